@@ -17,20 +17,47 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["KERNEL", "LOAD_ERROR", "Buffers", "QPKernel", "kernel_path"]
+__all__ = [
+    "KERNEL", "LOAD_ERROR", "Buffers", "QPKernel", "kernel_path", "load_library", "shared_object",
+]
 
 #: most float64 work entries cached per thread (32 MB) before the cache is emptied
 _MAX_CACHED = 4_000_000
 
 
-def kernel_path() -> Path | None:
-    """The built shared object next to this package, if any."""
-    here = Path(__file__).resolve().parent
+def shared_object(directory: Path, stem: str) -> Path | None:
+    """The built shared object ``stem`` (any extension suffix) in ``directory``, if any."""
     for suffix in importlib.machinery.EXTENSION_SUFFIXES:
-        p = here / f"_qpkernel{suffix}"
+        p = directory / f"{stem}{suffix}"
         if p.is_file():
             return p
     return None
+
+
+def load_library(path: Path | None, source: str) -> tuple[ctypes.CDLL | None, str]:
+    """Load the shared object at ``path`` built from the C file ``source`` (next to it).
+
+    Returns ``(library, "")`` or ``(None, why)``: disabled by ``FAIRMT_OPT_NO_KERNEL``, not
+    built, older than its source in a source checkout (a stale build), or not loadable."""
+    if os.environ.get("FAIRMT_OPT_NO_KERNEL"):
+        return None, "disabled by FAIRMT_OPT_NO_KERNEL"
+    if path is None:
+        return None, "not built (no C compiler at install time?)"
+    src = path.with_name(source)  # present in a source checkout (editable install)
+    try:
+        if src.is_file() and src.stat().st_mtime > path.stat().st_mtime:
+            return None, f"{path.name} is older than {src.name}: rebuild (pip install -e .)"
+    except OSError:
+        pass
+    try:
+        return ctypes.CDLL(str(path)), ""
+    except OSError as exc:
+        return None, f"cannot load {path.name}: {exc}"
+
+
+def kernel_path() -> Path | None:
+    """The built shared object next to this package, if any."""
+    return shared_object(Path(__file__).resolve().parent, "_qpkernel")
 
 
 class Buffers(NamedTuple):
@@ -92,21 +119,13 @@ class QPKernel:
 
 
 def _load() -> tuple[QPKernel | None, str]:
-    if os.environ.get("FAIRMT_OPT_NO_KERNEL"):
-        return None, "disabled by FAIRMT_OPT_NO_KERNEL"
-    path = kernel_path()
-    if path is None:
-        return None, "not built (no C compiler at install time?)"
-    src = path.with_name("_qpkernel.c")  # present in a source checkout (editable install)
+    lib, why = load_library(kernel_path(), "_qpkernel.c")
+    if lib is None:
+        return None, why
     try:
-        if src.is_file() and src.stat().st_mtime > path.stat().st_mtime:
-            return None, f"{path.name} is older than {src.name}: rebuild (pip install -e .)"
-    except OSError:
-        pass
-    try:
-        return QPKernel(ctypes.CDLL(str(path))), ""
-    except (OSError, AttributeError) as exc:
-        return None, f"cannot load {path.name}: {exc}"
+        return QPKernel(lib), ""
+    except AttributeError as exc:
+        return None, f"cannot load {lib._name}: {exc}"
 
 
 KERNEL: QPKernel | None

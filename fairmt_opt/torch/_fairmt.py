@@ -22,6 +22,7 @@ from .._dual import DualAscent
 from .._head import head_aware_qp
 from .._simplex_qp import QPMethod, solve_simplex_qp
 from ..fairness import Task
+from ..fairness import _kernel as _fk
 from ._distributed import Reducer
 from ._losses import (
     Bucket,
@@ -203,6 +204,29 @@ def _numpy_ok(x: torch.Tensor) -> bool:
     return x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64)
 
 
+#: dtype codes of the compiled kernel
+_KERNEL_DT = {torch.float32: 0, torch.float64: 1, torch.int64: 2, torch.int32: 3,
+              torch.uint8: 4, torch.bool: 4, torch.int16: 5, torch.int8: 6}
+
+
+class _OutputGradients(torch.autograd.Function):
+    """A scalar (the Lagrangian's value) whose backward sends precomputed gradients to the head
+    outputs, times the incoming gradient: one autograd node instead of a product per task."""
+
+    @staticmethod
+    def forward(ctx: Any, value: torch.Tensor, grads: tuple[torch.Tensor, ...],
+                *outputs: torch.Tensor) -> torch.Tensor:
+        ctx.grads = grads
+        return value.clone()
+
+    @staticmethod
+    def backward(ctx: Any, g: torch.Tensor) -> Any:
+        grads = ctx.grads
+        if not (g.device.type == "cpu" and float(g) == 1.0):
+            grads = tuple(x * g.to(x.dtype) for x in grads)
+        return (None, None, *grads)
+
+
 def _zeros_like_list(xs: Sequence[torch.Tensor | None], like: Sequence[torch.Tensor]
                      ) -> list[torch.Tensor]:
     return [torch.zeros_like(y) if x is None else x for x, y in zip(xs, like)]
@@ -307,6 +331,15 @@ class FairMT:
         operations (same values and gradients as the per-task
         :func:`fairmt_opt.fairness.violation_from_stats`, which is used when ``False`` or for
         options the batched path does not cover: CCC scores, a running scale).
+    kernel : bool
+        On CPU, with ``proxy="head"``, ``nn.Linear`` heads, a host QP solver, float32 or
+        float64 outputs and one process, compute the masked losses, the soft violations and
+        all their logit gradients in the compiled kernel (one pass over the batch for every
+        task; double precision) [choice: ``True``]. The same quantities as the torch path
+        (the tests compare them); ignored when the kernel is not built
+        (:data:`fairmt_opt.fairness._kernel.LOAD_ERROR` says why) or the inputs do not
+        qualify. ``backward()`` then starts at the head outputs with the precomputed
+        gradients (times the incoming gradient, e.g. a loss scale).
 
     Examples
     --------
@@ -368,6 +401,7 @@ class FairMT:
         certify: bool | None = None,
         warm_start: bool = True,
         fast_violations: bool = True,
+        kernel: bool = True,
     ) -> None:
         tasks = tuple(tasks)
         if not tasks or not all(isinstance(t, Task) for t in tasks):
@@ -423,6 +457,7 @@ class FairMT:
         self.certify = (qp_method in _HOST_QP) if certify is None else bool(certify)
         self.warm_start = bool(warm_start)
         self.fast_violations = bool(fast_violations)
+        self.kernel = bool(kernel)
         self._reducer = Reducer(distributed, process_group)
         self._eta0 = float(eta)
         self._dual: Any = DualAscent(  # type: ignore[call-arg]
@@ -435,6 +470,16 @@ class FairMT:
         self._inverse = tuple(pos[t] for t in range(len(tasks)))  # task t -> bucket position
         # column of the bucket-ordered head outputs -> its task
         self._segments = tuple(t for _, C, idx in self._layout for t in idx for _ in range(C))
+        self._kinds = tuple(_fk.KINDS[t.kind] for t in tasks)
+        self._widths = tuple(int(t.out_dim) for t in tasks)
+        self._starts = np.concatenate([[0], np.cumsum(self._widths)[:-1]]).astype(np.intp)
+        vo = self.violation_options
+        self._kernel_flags = (
+            0 if regression_loss == "mse" else 1,
+            0 if regression_score == "mae" else 1,
+            int(self.symmetric), int(vo["group_reduction"] == "max"), int(bool(include_fpr)),
+            int(vo["scale"] is not None),
+        )
         self._warm: tuple[tuple[int, ...], np.ndarray] | None = None
         self._apg_warm: torch.Tensor | None = None
         self.num_steps = 0
@@ -569,6 +614,10 @@ class FairMT:
         # built from the head-output gradients, so backward() starts at the head outputs
         fast = self.proxy != "none" and psi is None
         if fast and self.fast_violations and fast_path_supported(self.violation_options):
+            if self.kernel and W == 1 and _fk.KERNEL is not None:
+                step = self._kernel_step(h, outputs, targets, masks, mask_list, groups, heads)
+                if step is not None:
+                    return step
             return self._bucketed(h, outputs, targets, masks, mask_list, groups, heads, W)
 
         # ---- masked losses (numerators and counts summed over ranks) -------------------
@@ -666,6 +715,149 @@ class FairMT:
         return FairMTStep(loss, record)
 
     # ------------------------------------------------------------------ internals
+
+    def _kernel_step(self, h: torch.Tensor, outputs: list[torch.Tensor],
+                     targets: list[torch.Tensor], masks: torch.Tensor | Sequence[torch.Tensor],
+                     mask_list: list[torch.Tensor], groups: torch.Tensor,
+                     heads: Sequence[Any] | None) -> FairMTStep | None:
+        r"""The step of :meth:`_bucketed` with the compiled kernel (CPU, one process, ``head``
+        proxy, ``nn.Linear`` heads, a host QP): losses, ψ, their logit gradients and the
+        column sums that the directions need come from three kernel calls; the rest is
+        :math:`O(T^2 d)` NumPy. Returns ``None`` (the caller takes the torch path) when the
+        inputs do not qualify."""
+        kern = _fk.KERNEL
+        assert kern is not None
+        T = len(self.tasks)
+        if (self.proxy != "head" or self.qp_method not in _HOST_QP or heads is None
+                or h.device.type != "cpu" or h.ndim != 2):
+            return None
+        N, d = h.shape
+        zdt = [_KERNEL_DT.get(z.dtype, -1) for z in outputs]
+        if min(zdt) < 0 or max(zdt) > 1:
+            return None
+        for hd, z, C in zip(heads, outputs, self._widths):
+            if not (isinstance(hd, nn.Linear) and hd.in_features == d
+                    and hd.out_features == C and hd.weight.device.type == "cpu"):
+                return None
+            if C > 1 and z.stride(1) != 1:
+                return None
+        ydt = [_KERNEL_DT.get(y.dtype, -1) for y in targets]
+        gdt = _KERNEL_DT.get(groups.dtype, -1)
+        if min(ydt) < 0 or gdt < 2:
+            return None
+        dtype = h.dtype
+        bf = kern.buffers(N, self.num_groups, self._kinds, self._widths)
+        ip, dp, ti = bf.ip, bf.dp, bf.ti
+        ti[:, _fk.TI_ZPTR] = [z.data_ptr() for z in outputs]
+        ti[:, _fk.TI_ZDT] = zdt
+        ti[:, _fk.TI_ZSTRIDE] = [z.stride(0) for z in outputs]
+        ti[:, _fk.TI_YPTR] = [y.data_ptr() for y in targets]
+        ti[:, _fk.TI_YDT] = ydt
+        ti[:, _fk.TI_YSTRIDE] = [y.stride(0) for y in targets]
+        if isinstance(masks, torch.Tensor):
+            s0, s1 = masks.stride()
+            ti[:, _fk.TI_MPTR] = masks.data_ptr() + s1 * np.arange(T)
+            ti[:, _fk.TI_MSTRIDE] = s0
+        else:
+            ti[:, _fk.TI_MPTR] = [m.data_ptr() for m in mask_list]
+            ti[:, _fk.TI_MSTRIDE] = [m.stride(0) for m in mask_list]
+        ip[_fk.IP_GPTR:_fk.IP_GSTRIDE + 1] = (groups.data_ptr(), gdt, groups.stride(0))
+        ip[_fk.IP_REG_LOSS:_fk.IP_HAS_SCALE + 1] = self._kernel_flags
+        scale = self.violation_options["scale"]
+        dp[:_fk.DP_ETA] = (self.temperature, 1.0 if scale is None else float(scale), 1.0, 1.0)
+        rc = kern.forward(bf)
+        if rc != _fk.OK:
+            self._kernel_error(rc, bf, targets, groups)
+            return None
+
+        # ---- losses, ψ and the aggregation (float64 on the host) ------------------------
+        cnt = bf.cnt.copy()
+        losses = bf.tot / np.maximum(cnt, 1.0)
+        if self.check_inputs and not np.isfinite(losses).all():
+            bad = [t.name for t, v in zip(self.tasks, losses) if not math.isfinite(v)]
+            raise ValueError(f"task(s) {bad}: the loss is NaN or inf")
+        present = cnt > 0
+        psi = bf.psi.copy()
+        if self.check_inputs and not np.isfinite(psi).all():
+            bad = [t.name for t, v in zip(self.tasks, psi) if not math.isfinite(v)]
+            raise ValueError(f"task(s) {bad}: the fairness violation is NaN or inf")
+        agg = None
+        if self.aggregation == "exact":
+            w, phi_value = self._np_waterfill(psi, present)
+        else:
+            wt, phit, agg = self._aggregate(torch.from_numpy(psi), torch.from_numpy(present),
+                                            differentiable=False)
+            w, phi_value = wt.numpy().astype(np.float64), float(phit)
+        eta_t = self._eta_tensor(h)
+        eta = float(eta_t)
+        live = [z.requires_grad for z in outputs]
+        fair = self.constrained and any(live)
+
+        # ---- directions through the linear heads, K, b and α ----------------------------
+        A = torch.cat([hd.weight for hd in heads], 0).detach().numpy()  # (Q, d)
+        R = np.add.reduceat(bf.gsum[:, None] * A, self._starts, axis=0)  # (T, d)
+        if fair:
+            bf.w[:] = w
+            kern.backward(bf)
+            r_phi = bf.dsum @ A
+        else:
+            r_phi = np.zeros(d)
+        if self.check_inputs:
+            qp = head_aware_qp(R, r_phi, eta, check_finite=True)
+            K, b = qp.K, qp.b
+        else:
+            K = R @ R.T
+            K = 0.5 * (K + K.T)
+            b = eta * (R @ r_phi)
+        Kn, bn = self._np_normalize(K, b, losses)
+        alpha, qp_res, cert = self._np_solve(Kn, bn, present, self._qp_options())
+        alpha_tilde = alpha * present.sum() if self.alpha_scale == "num_tasks" else alpha
+        lag = float(alpha_tilde @ losses) + (eta * phi_value if fair else 0.0)
+
+        # ---- the gradients of the Lagrangian at the head outputs -------------------------
+        grads = tuple(torch.empty(z.shape, dtype=z.dtype) if on else None
+                      for z, on in zip(outputs, live))
+        ti[:, _fk.TI_OUTPTR] = [0 if g is None else g.data_ptr() for g in grads]
+        ti[:, _fk.TI_OUTDT] = zdt
+        bf.alpha[:] = alpha_tilde
+        dp[_fk.DP_ETA] = eta
+        ip[_fk.IP_FAIR] = int(fair)
+        kern.combine(bf)
+        value = torch.tensor(lag, dtype=dtype)
+        if any(live):
+            loss = _OutputGradients.apply(
+                value, tuple(g for g in grads if g is not None),
+                *(z for z, on in zip(outputs, live) if on))
+        else:
+            loss = value
+        self.num_steps += 1
+
+        def tt(x: np.ndarray) -> torch.Tensor:
+            return torch.from_numpy(x).to(dtype)
+
+        record = FairMTRecord(
+            losses=tt(losses), label_counts=tt(cnt), present=torch.from_numpy(present),
+            psi=tt(psi), phi=torch.tensor(phi_value, dtype=dtype), weights=tt(w),
+            alpha=tt(alpha), alpha_tilde=tt(alpha_tilde), eta=eta_t.detach(),
+            K=tt(Kn), b=tt(bn), directions=tt(R),
+            fairness_direction=tt(r_phi) if fair else None,
+            qp=qp_res, certificate_data=cert,
+            extra={} if agg is None else {"aggregation": agg},
+        )
+        return FairMTStep(loss, record)
+
+    def _kernel_error(self, rc: int, bf: Any, targets: list[torch.Tensor],
+                      groups: torch.Tensor) -> None:
+        """Raise the error of a kernel return code (a bad dtype code returns: torch path)."""
+        t, i = int(bf.ip[_fk.IP_ERR_TASK]), int(bf.ip[_fk.IP_ERR_ROW])
+        if rc == _fk.BAD_CLASS:
+            task = self.tasks[t]
+            raise ValueError(
+                f"task {task.name!r}: targets must lie in [0, {task.num_classes}) on labelled "
+                f"samples, got {int(targets[t][i])} at sample {i}")
+        if rc == _fk.BAD_GROUP:
+            raise ValueError(f"groups must hold ids in [0, {self.num_groups}), got "
+                             f"{int(groups[i])} at sample {i}")
 
     def _bucketed(self, h: torch.Tensor, outputs: list[torch.Tensor],
                   targets: list[torch.Tensor], masks: torch.Tensor | Sequence[torch.Tensor],
@@ -892,26 +1084,29 @@ class FairMT:
         """:func:`_masked_waterfill` on a CPU tensor by the float64 NumPy fast path of
         :func:`fairmt_opt.aggregate_violations`; ``phi`` is differentiable (Danskin, ``w``
         held fixed) when asked, else a detached value."""
-        T = psi.shape[0]
-        p = psi.detach().numpy().astype(np.float64)
         pr = present.numpy()
-        full = bool(pr.all())
-        idx = None if full else np.flatnonzero(pr)
-        w = np.zeros(T)
-        value = 0.0
-        if full or (idx is not None and idx.size):
-            res = aggregate_violations(p if idx is None else p[idx], self.mu)
-            if idx is None:
-                w = res.weights
-            else:
-                w[idx] = res.weights
-            value = float(res.value)
+        w, value = self._np_waterfill(psi.detach().numpy().astype(np.float64), pr)
         wt = torch.from_numpy(w).to(psi.dtype)
         if differentiable:
             k = max(int(pr.sum()), 1)
             reg = 0.5 * self.mu * float(np.sum((w[pr] - 1.0 / k) ** 2))
             return wt, (wt * psi).sum() - reg, None
         return wt, torch.tensor(value, dtype=psi.dtype), None
+
+    def _np_waterfill(self, p: np.ndarray, pr: np.ndarray) -> tuple[np.ndarray, float]:
+        """AHFDA weights (zeros for absent tasks) and the value Φ over the present tasks."""
+        full = bool(pr.all())
+        idx = None if full else np.flatnonzero(pr)
+        w = np.zeros(p.shape[0])
+        value = 0.0
+        if full or (idx is not None and idx.size):
+            res = aggregate_violations(p if idx is None else p[idx], self.mu)
+            if idx is None:
+                w = np.array(res.weights, dtype=np.float64)
+            else:
+                w[idx] = res.weights
+            value = float(res.value)
+        return w, value
 
     def _logit_grads(self, scalar: torch.Tensor, zs: list[torch.Tensor], *,
                      retain: bool = True) -> list[torch.Tensor]:
@@ -1024,15 +1219,9 @@ class FairMT:
             return K, b
         if _numpy_ok(K) and self.qp_method in _HOST_QP and not K.requires_grad:
             # the same elementwise IEEE operations in NumPy (cheaper on T x T arrays)
-            Kn, bn = K.numpy(), b.numpy()
-            nn_ = np.sqrt(np.maximum(np.diagonal(Kn), 0.0))
-            if self.normalization != "l2":
-                lv = losses.detach().to(K.dtype).numpy()
-                nn_ = lv if self.normalization == "loss" else lv * nn_
-            nn_ = np.where(nn_ > 0, nn_, np.ones_like(nn_))
-            iv = 1.0 / nn_
-            return (torch.from_numpy(Kn * iv[:, None] * iv[None, :]),
-                    torch.from_numpy(bn * iv))
+            Kn, bn = self._np_normalize(K.numpy(), b.numpy(),
+                                        losses.detach().to(K.dtype).numpy())
+            return torch.from_numpy(Kn), torch.from_numpy(bn)
         norms = torch.sqrt(torch.diagonal(K).clamp(min=0.0))
         ld = losses.detach().to(K.dtype)
         if self.normalization == "l2":
@@ -1045,39 +1234,21 @@ class FairMT:
         inv = 1.0 / n
         return K * inv[:, None] * inv[None, :], b * inv
 
-    def _solve(self, K: torch.Tensor, b: torch.Tensor, present: torch.Tensor
-               ) -> tuple[torch.Tensor, Any, Any]:
-        T = K.shape[0]
-        res: Any
-        cert: Any
-        kw: dict[str, Any] = {}
-        if self.qp_tol is not None:
-            kw["tol"] = self.qp_tol
-        if self.qp_max_iter is not None:
-            kw["max_iter"] = self.qp_max_iter
-        if self.qp_method == "apg":
-            # absent tasks: zero rows of K (their directions vanish) and a cost that keeps
-            # them out of the solution, all on the device
-            big = 1.0 + K.abs().max() + b.abs().max()
-            bb = torch.where(present, b, big)
-            if self.warm_start and self._apg_warm is not None:
-                kw["warm_start"] = self._apg_warm
-            res = solve_simplex_qp(K, bb, method="apg", check_input=self.check_inputs, **kw)
-            x = torch.as_tensor(res.x).to(device=K.device, dtype=K.dtype)
-            x = x * present.to(x.dtype)
-            x = x / x.sum().clamp(min=torch.finfo(x.dtype).tiny)
-            if self.warm_start:
-                self._apg_warm = x.detach()
-            cert = (K.detach(), bb.detach(), x.detach()) if self.certify else None
-            return x, res, cert
-        if _numpy_ok(K):  # read the CPU tensors directly
-            Kh = K.detach().numpy().astype(np.float64)
-            bh = b.detach().numpy().astype(np.float64)
-            ph = present.numpy()
-        else:
-            packed = torch.cat([K, b[:, None], present.to(K.dtype)[:, None]], 1)
-            host = packed.detach().to("cpu", torch.float64).numpy()  # the one copy to the host
-            Kh, bh, ph = host[:, :T], host[:, T], host[:, T + 1] > 0.5
+    def _np_normalize(self, Kn: np.ndarray, bn: np.ndarray, lv: np.ndarray
+                      ) -> tuple[np.ndarray, np.ndarray]:
+        if self.normalization == "none":
+            return Kn, bn
+        nn_ = np.sqrt(np.maximum(np.diagonal(Kn), 0.0))
+        if self.normalization != "l2":
+            nn_ = lv if self.normalization == "loss" else lv * nn_
+        nn_ = np.where(nn_ > 0, nn_, np.ones_like(nn_))
+        iv = 1.0 / nn_
+        return Kn * iv[:, None] * iv[None, :], bn * iv
+
+    def _np_solve(self, Kh: np.ndarray, bh: np.ndarray, ph: np.ndarray, kw: dict[str, Any]
+                  ) -> tuple[np.ndarray, Any, Any]:
+        """The host QP over the present tasks (float64 NumPy data); absent tasks get 0."""
+        T = Kh.shape[0]
         everyone = bool(ph.all())
         idx = tuple(range(T)) if everyone else tuple(int(i) for i in np.flatnonzero(ph))
         alpha = np.zeros(T)
@@ -1101,5 +1272,45 @@ class FairMT:
                 self._warm = (idx, ap.copy())
             if self.certify:
                 cert = (Kp, bp, ap)
+        return alpha, res, cert
+
+    def _qp_options(self) -> dict[str, Any]:
+        kw: dict[str, Any] = {}
+        if self.qp_tol is not None:
+            kw["tol"] = self.qp_tol
+        if self.qp_max_iter is not None:
+            kw["max_iter"] = self.qp_max_iter
+        return kw
+
+    def _solve(self, K: torch.Tensor, b: torch.Tensor, present: torch.Tensor
+               ) -> tuple[torch.Tensor, Any, Any]:
+        T = K.shape[0]
+        res: Any
+        cert: Any
+        kw = self._qp_options()
+        if self.qp_method == "apg":
+            # absent tasks: zero rows of K (their directions vanish) and a cost that keeps
+            # them out of the solution, all on the device
+            big = 1.0 + K.abs().max() + b.abs().max()
+            bb = torch.where(present, b, big)
+            if self.warm_start and self._apg_warm is not None:
+                kw["warm_start"] = self._apg_warm
+            res = solve_simplex_qp(K, bb, method="apg", check_input=self.check_inputs, **kw)
+            x = torch.as_tensor(res.x).to(device=K.device, dtype=K.dtype)
+            x = x * present.to(x.dtype)
+            x = x / x.sum().clamp(min=torch.finfo(x.dtype).tiny)
+            if self.warm_start:
+                self._apg_warm = x.detach()
+            cert = (K.detach(), bb.detach(), x.detach()) if self.certify else None
+            return x, res, cert
+        if _numpy_ok(K):  # read the CPU tensors directly
+            Kh = K.detach().numpy().astype(np.float64)
+            bh = b.detach().numpy().astype(np.float64)
+            ph = present.numpy()
+        else:
+            packed = torch.cat([K, b[:, None], present.to(K.dtype)[:, None]], 1)
+            host = packed.detach().to("cpu", torch.float64).numpy()  # the one copy to the host
+            Kh, bh, ph = host[:, :T], host[:, T], host[:, T + 1] > 0.5
+        alpha, res, cert = self._np_solve(Kh, bh, ph, kw)
         return torch.as_tensor(alpha, dtype=K.dtype).to(K.device), res, cert
 
