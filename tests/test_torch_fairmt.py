@@ -687,8 +687,9 @@ def test_apg_path_reads_nothing_back_on_cpu(monkeypatch: pytest.MonkeyPatch, pro
 @pytest.mark.parametrize("proxy,mlp_heads,mask_list", [
     ("head", False, False), ("head", False, True), ("head", True, False),
     ("rep", False, False), ("full", False, True)])
+@pytest.mark.parametrize("kernel", [True, False], ids=["kernel", "torch"])
 def test_bucketed_step_equals_per_task_step(proxy: str, mlp_heads: bool,
-                                            mask_list: bool) -> None:
+                                            mask_list: bool, kernel: bool) -> None:
     """The batched step (tasks stacked by kind, closed-form directions through all linear
     heads at once) gives the loss, every recorded quantity and the parameter gradients of the
     per-task step (per-task violations, autograd of Φ to each output), with an absent task."""
@@ -700,7 +701,7 @@ def test_bucketed_step_equals_per_task_step(proxy: str, mlp_heads: bool,
     res = []
     for fast in (True, False):
         fm = FairMT(MANY, 3, eta=0.7, proxy=proxy, fast_violations=fast,  # type: ignore[arg-type]
-                    **shared)
+                    kernel=kernel, **shared)
         model.zero_grad(set_to_none=True)
         h, outs = model(b["x"])
         out = fm.compute(h, outs, b["targets"], masks, b["groups"], heads=list(model.heads))

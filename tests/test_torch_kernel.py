@@ -106,12 +106,14 @@ def test_kernel_built_and_loaded() -> None:
     {"regression_score": "mse", "violation_scale": 0.5}, {"temperature": 0.6},
     {"regression_loss": "mae"}, {"symmetric": True, "include_fpr": False, "temperature": 2.0},
     {"aggregation": "frank_wolfe"}, {"aggregation": "mean"}, {"normalization": "loss+"},
-    {"alpha_scale": "none"}, {"constrained": False},
+    {"alpha_scale": "none"}, {"constrained": False}, {"proxy": "none"},
+    {"proxy": "none", "constrained": False}, {"proxy": "none", "aggregation": "pairwise"},
 ], ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()) or "default")
 @pytest.mark.parametrize("num_groups", [2, 3])
 def test_kernel_step_equals_torch_step(options: dict, num_groups: int,
                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every violation and step option: kernel step = torch step (float64), with an absent
+    """Every violation and step option, with the head proxy and without a proxy (whose torch
+    path is the per-task autograd one): kernel step = torch step (float64), with an absent
     task, a task without positives in a group and sparse labels."""
     model = MTModel(MANY, 4, 6, dtype=torch.float64)
     b = make_batch(MANY, 70, 4, num_groups, seed=3, label_rate=0.6, dtype=torch.float64)
@@ -119,6 +121,7 @@ def test_kernel_step_equals_torch_step(options: dict, num_groups: int,
     b["targets"][0][b["groups"] == 0] = 0.0  # d0: no positive in group 0
     a, _ = _compare(MANY, model, b, num_groups, monkeypatch, eta=0.7, **options)
     assert float(a.record.alpha[4]) == 0.0  # type: ignore[attr-defined]
+    assert (a.record.K is None) == (options.get("proxy") == "none")  # type: ignore[attr-defined]
 
 
 @needs_kernel
@@ -168,7 +171,7 @@ def test_kernel_second_backward_with_retained_graph(monkeypatch: pytest.MonkeyPa
     label_rate=st.sampled_from([0.0, 0.15, 1.0]),
     eta=st.sampled_from([0.0, 0.3, 80.0]),
     options=st.sampled_from([{}, {"symmetric": True}, {"group_reduction": "max"},
-                             {"temperature": 0.3, "include_fpr": False}]),
+                             {"temperature": 0.3, "include_fpr": False}, {"proxy": "none"}]),
     seed=st.integers(0, 5),
 )
 def test_kernel_equals_torch_on_adversarial_batches(

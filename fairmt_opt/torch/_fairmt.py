@@ -332,13 +332,13 @@ class FairMT:
         :func:`fairmt_opt.fairness.violation_from_stats`, which is used when ``False`` or for
         options the batched path does not cover: CCC scores, a running scale).
     kernel : bool
-        On CPU, with ``proxy="head"``, ``nn.Linear`` heads, a host QP solver, float32 or
-        float64 outputs and one process, compute the masked losses, the soft violations and
-        all their logit gradients in the compiled kernel (one pass over the batch for every
-        task; double precision) [choice: ``True``]. The same quantities as the torch path
-        (the tests compare them); ignored when the kernel is not built
-        (:data:`fairmt_opt.fairness._kernel.LOAD_ERROR` says why) or the inputs do not
-        qualify. ``backward()`` then starts at the head outputs with the precomputed
+        On CPU tensors, with one process, a host QP solver, float32 or float64 outputs, the
+        built-in violations and either ``proxy="head"`` with ``nn.Linear`` heads or
+        ``proxy="none"``, compute the masked losses, the soft violations and all their logit
+        gradients in the compiled kernel (one pass over the batch for all tasks, in double
+        precision) [choice: ``True``]. The same quantities as the torch path (the tests
+        compare them on every option); ignored when the kernel is not built or the inputs do
+        not qualify. ``backward()`` then starts at the head outputs with the precomputed
         gradients (times the incoming gradient, e.g. a loss scale).
 
     Examples
@@ -613,11 +613,13 @@ class FairMT:
         # their logit gradients come in closed form, and the returned loss is a surrogate
         # built from the head-output gradients, so backward() starts at the head outputs
         fast = self.proxy != "none" and psi is None
-        if fast and self.fast_violations and fast_path_supported(self.violation_options):
-            if self.kernel and W == 1 and _fk.KERNEL is not None:
-                step = self._kernel_step(h, outputs, targets, masks, mask_list, groups, heads)
-                if step is not None:
-                    return step
+        batched = self.fast_violations and fast_path_supported(self.violation_options)
+        if (psi is None and batched and self.kernel and W == 1 and _fk.KERNEL is not None
+                and self.proxy in ("head", "none")):
+            step = self._kernel_step(h, outputs, targets, masks, mask_list, groups, heads)
+            if step is not None:
+                return step
+        if fast and batched:
             return self._bucketed(h, outputs, targets, masks, mask_list, groups, heads, W)
 
         # ---- masked losses (numerators and counts summed over ranks) -------------------
@@ -720,27 +722,34 @@ class FairMT:
                      targets: list[torch.Tensor], masks: torch.Tensor | Sequence[torch.Tensor],
                      mask_list: list[torch.Tensor], groups: torch.Tensor,
                      heads: Sequence[Any] | None) -> FairMTStep | None:
-        r"""The step of :meth:`_bucketed` with the compiled kernel (CPU, one process, ``head``
-        proxy, ``nn.Linear`` heads, a host QP): losses, ψ, their logit gradients and the
-        column sums that the directions need come from three kernel calls; the rest is
-        :math:`O(T^2 d)` NumPy. Returns ``None`` (the caller takes the torch path) when the
-        inputs do not qualify."""
+        r"""The step with the compiled kernel (CPU, one process, the built-in violations; the
+        ``head`` proxy with ``nn.Linear`` heads and a host QP, or no proxy): losses, ψ, their
+        logit gradients and the column sums that the directions need come from three kernel
+        calls; the rest is :math:`O(T^2 d)` NumPy. The values of :meth:`_bucketed` (head) and
+        of the per-task path (no proxy). Returns ``None`` (the caller takes the torch path)
+        when the inputs do not qualify."""
         kern = _fk.KERNEL
         assert kern is not None
         T = len(self.tasks)
-        if (self.proxy != "head" or self.qp_method not in _HOST_QP or heads is None
-                or h.device.type != "cpu" or h.ndim != 2):
+        head = self.proxy == "head"
+        # the APG solver asks for a step without host reads (the kernel reads host memory)
+        if h.device.type != "cpu" or h.ndim != 2 or self.qp_method not in _HOST_QP:
+            return None
+        if head and heads is None:
             return None
         N, d = h.shape
         zdt = [_KERNEL_DT.get(z.dtype, -1) for z in outputs]
         if min(zdt) < 0 or max(zdt) > 1:
             return None
-        for hd, z, C in zip(heads, outputs, self._widths):
-            if not (isinstance(hd, nn.Linear) and hd.in_features == d
-                    and hd.out_features == C and hd.weight.device.type == "cpu"):
-                return None
+        for z, C in zip(outputs, self._widths):
             if C > 1 and z.stride(1) != 1:
                 return None
+        if head:
+            assert heads is not None
+            for hd, C in zip(heads, self._widths):
+                if not (isinstance(hd, nn.Linear) and hd.in_features == d
+                        and hd.out_features == C and hd.weight.device.type == "cpu"):
+                    return None
         ydt = [_KERNEL_DT.get(y.dtype, -1) for y in targets]
         gdt = _KERNEL_DT.get(groups.dtype, -1)
         if min(ydt) < 0 or gdt < 2:
@@ -793,24 +802,28 @@ class FairMT:
         live = [z.requires_grad for z in outputs]
         fair = self.constrained and any(live)
 
-        # ---- directions through the linear heads, K, b and α ----------------------------
-        A = torch.cat([hd.weight for hd in heads], 0).detach().numpy()  # (Q, d)
-        R = np.add.reduceat(bf.gsum[:, None] * A, self._starts, axis=0)  # (T, d)
         if fair:
             bf.w[:] = w
             kern.backward(bf)
-            r_phi = bf.dsum @ A
+
+        # ---- directions through the linear heads, K, b and α ----------------------------
+        R = r_phi = Kn = bn = qp_res = cert = None
+        if head:
+            assert heads is not None
+            A = torch.cat([hd.weight for hd in heads], 0).detach().numpy()  # (Q, d)
+            R = np.add.reduceat(bf.gsum[:, None] * A, self._starts, axis=0)  # (T, d)
+            r_phi = bf.dsum @ A if fair else np.zeros(d)
+            if self.check_inputs:
+                qp = head_aware_qp(R, r_phi, eta, check_finite=True)
+                K, b = qp.K, qp.b
+            else:
+                K = R @ R.T
+                K = 0.5 * (K + K.T)
+                b = eta * (R @ r_phi)
+            Kn, bn = self._np_normalize(K, b, losses)
+            alpha, qp_res, cert = self._np_solve(Kn, bn, present, self._qp_options())
         else:
-            r_phi = np.zeros(d)
-        if self.check_inputs:
-            qp = head_aware_qp(R, r_phi, eta, check_finite=True)
-            K, b = qp.K, qp.b
-        else:
-            K = R @ R.T
-            K = 0.5 * (K + K.T)
-            b = eta * (R @ r_phi)
-        Kn, bn = self._np_normalize(K, b, losses)
-        alpha, qp_res, cert = self._np_solve(Kn, bn, present, self._qp_options())
+            alpha = present / max(float(present.sum()), 1.0)
         alpha_tilde = alpha * present.sum() if self.alpha_scale == "num_tasks" else alpha
         lag = float(alpha_tilde @ losses) + (eta * phi_value if fair else 0.0)
 
@@ -839,8 +852,9 @@ class FairMT:
             losses=tt(losses), label_counts=tt(cnt), present=torch.from_numpy(present),
             psi=tt(psi), phi=torch.tensor(phi_value, dtype=dtype), weights=tt(w),
             alpha=tt(alpha), alpha_tilde=tt(alpha_tilde), eta=eta_t.detach(),
-            K=tt(Kn), b=tt(bn), directions=tt(R),
-            fairness_direction=tt(r_phi) if fair else None,
+            K=None if Kn is None else tt(Kn), b=None if bn is None else tt(bn),
+            directions=None if R is None else tt(R),
+            fairness_direction=tt(r_phi) if fair and r_phi is not None else None,
             qp=qp_res, certificate_data=cert,
             extra={} if agg is None else {"aggregation": agg},
         )
