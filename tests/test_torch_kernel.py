@@ -266,3 +266,21 @@ def test_kernel_buffers_are_not_shared_between_results() -> None:
     for k, v in saved.items():
         assert torch.equal(getattr(r1, k), v), k
     assert not np.allclose(saved["psi"].numpy(), 0.0)
+
+
+@pytest.mark.parametrize("normalization", ["l2", "loss", "loss+"])
+def test_normalised_K_stays_exactly_symmetric_in_float32(normalization: str) -> None:
+    """The normalised K reaches the solvers exactly symmetric (their input check allows 1e-8
+    relative asymmetry, below float32 round-off): the APG path with value checks on."""
+    tasks = tuple(Task(f"t{i}", k) for i, k in enumerate(
+        ["detection", "regression", "detection", "regression", "detection"]))
+    model = MTModel(tasks, 4, 16)
+    b = make_batch(tasks, 256, 4, seed=2)
+    fm = FairMT(tasks, 2, eta=0.5, qp_method="apg", qp_max_iter=50, check_inputs=True,
+                normalization=normalization)  # type: ignore[arg-type]
+    for _ in range(3):
+        h, outs = model(b["x"])
+        r = fm.compute(h, outs, b["targets"], b["masks"], b["groups"],
+                       heads=list(model.heads)).record
+        assert r.K is not None and torch.equal(r.K, r.K.T)
+        fm.dual_step(r)

@@ -1246,7 +1246,7 @@ class FairMT:
             n = ld * norms
         n = torch.where(n > 0, n, torch.ones_like(n))
         inv = 1.0 / n
-        return K * inv[:, None] * inv[None, :], b * inv
+        return K * (inv[:, None] * inv[None, :]), b * inv  # stays exactly symmetric
 
     def _np_normalize(self, Kn: np.ndarray, bn: np.ndarray, lv: np.ndarray
                       ) -> tuple[np.ndarray, np.ndarray]:
@@ -1257,7 +1257,7 @@ class FairMT:
             nn_ = lv if self.normalization == "loss" else lv * nn_
         nn_ = np.where(nn_ > 0, nn_, np.ones_like(nn_))
         iv = 1.0 / nn_
-        return Kn * iv[:, None] * iv[None, :], bn * iv
+        return Kn * (iv[:, None] * iv[None, :]), bn * iv  # stays exactly symmetric
 
     def _np_solve(self, Kh: np.ndarray, bh: np.ndarray, ph: np.ndarray, kw: dict[str, Any]
                   ) -> tuple[np.ndarray, Any, Any]:
