@@ -5,7 +5,8 @@ CPU table: MLP encoder (input 64, two hidden layers of width d = 128), batch 512
 T = 40 linear heads (detection, 3-class classification and regression in turn); one step =
 forward, method (losses, violations, aggregation, QP), backward, Adam step, dual step.
 Methods: linear scalarisation (reference), FairMT (head proxy, exact aggregation, exact
-active-set QP), FairMT with the on-device APG QP, MGDA-UB (rep proxy) and MGDA (full proxy).
+active-set QP; with the compiled CPU kernel of the step when it is built, and again on the torch
+path), FairMT with the on-device APG QP, MGDA-UB (rep proxy) and MGDA (full proxy).
 GPU variant (only when CUDA is present): a convolutional encoder, T = 40.
 
     python benchmarks/bench_torch.py [--repeats 30] [--threads 1] [--device cpu|cuda]
@@ -115,6 +116,7 @@ METHODS: list[tuple[str, str, dict[str, Any]]] = [
     ("linear scalarisation (plain sum of masked losses)", "linear", {"plain": True}),
     ("linear scalarisation via make_method (also records psi, Phi)", "linear", {}),
     ("FairMT (head, exact agg., active-set QP)", "fairmt", {}),
+    ("FairMT as above, torch path (kernel=False)", "fairmt", {"kernel": False}),
     ("FairMT (head, exact agg., APG QP on device)", "fairmt",
      {"qp_method": "apg", "qp_max_iter": 200}),
     ("MGDA-UB (rep)", "mgda_ub", {}),
@@ -172,6 +174,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     print(f"# torch {torch.__version__}, {platform.processor() or platform.machine()}, "
           f"{args.threads} thread(s), device {args.device}, check_inputs={args.check_inputs}")
+    from fairmt_opt.fairness import _kernel
+    print("# compiled CPU kernel of the step: "
+          + ("loaded" if _kernel.KERNEL is not None else f"NOT used ({_kernel.LOAD_ERROR})"))
     print("| T | method | step (ms) | ratio to linear scalarisation |")
     print("|---|---|---|---|")
     for T in args.tasks:
