@@ -2,11 +2,11 @@
 torch path (``kernel=False``): the same loss, record and parameter gradients for every
 violation option, dtype, mask layout and adversarial batch; its errors; when it is (not) used.
 
-Set FAIRMT_OPT_NO_KERNEL=1 to run without the kernel (the comparisons are then skipped and
-``test_kernel_built_and_loaded`` fails unless no C compiler is present)."""
+Set FAIRMT_OPT_NO_KERNEL=1 to run without the kernel (the comparisons are then skipped)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import sysconfig
 
@@ -87,13 +87,15 @@ def _compare(tasks: tuple[Task, ...], model: MTModel, b: dict, num_groups: int,
 
 
 def _c_compiler_available() -> bool:
-    cc = (sysconfig.get_config_var("CC") or "cc").split()[0]
-    return shutil.which(cc) is not None
+    cc = os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
+    return shutil.which(cc.split()[0]) is not None
 
 
 def test_kernel_built_and_loaded() -> None:
     """Where a C compiler exists the kernel is built and loads: a silent fallback to the torch
     path would hide a build problem (and the CPU speed target depends on the kernel)."""
+    if os.environ.get("FAIRMT_OPT_NO_KERNEL"):
+        pytest.skip("FAIRMT_OPT_NO_KERNEL is set")
     if fk.kernel_path() is None and not _c_compiler_available():
         pytest.skip("no C compiler on this machine: the optional kernel cannot be built")
     assert fk.kernel_path() is not None, "the compiled kernel was not built"
