@@ -286,3 +286,30 @@ def test_normalised_K_stays_exactly_symmetric_in_float32(normalization: str) -> 
                        heads=list(model.heads)).record
         assert r.K is not None and torch.equal(r.K, r.K.T)
         fm.dual_step(r)
+
+
+@pytest.mark.parametrize("kw", [
+    {}, {"kernel": False}, {"fast_violations": False}, {"proxy": "rep"}, {"proxy": "full"},
+    {"proxy": "none"}, {"proxy": "none", "kernel": False}, {"qp_method": "apg"}],
+    ids=lambda kw: ",".join(f"{k}={v}" for k, v in kw.items()) or "default")
+def test_empty_batch_is_a_step_with_every_task_absent(kw: dict) -> None:
+    """N = 0 (e.g. the last shard of a distributed split): zero loss, ψ, α and gradients on
+    every path (the torch path used to fail reshaping the empty gradients)."""
+    model = MTModel(TASKS3, 4, 6)
+    b = make_batch(TASKS3, 5, 4)
+    kw = dict(kw)
+    if kw.get("proxy") == "full":
+        kw["shared_parameters"] = list(model.encoder.parameters())
+    h, outs = model(b["x"][:0])
+    out = FairMT(TASKS3, 2, eta=0.5, **kw).compute(
+        h, outs, [y[:0] for y in b["targets"]], b["masks"][:0], b["groups"][:0],
+        heads=list(model.heads))
+    r = out.record
+    assert float(out.loss.detach()) == 0.0
+    for v in (r.psi, r.alpha, r.weights, r.label_counts):
+        assert torch.equal(v, torch.zeros_like(v))
+    assert not bool(r.present.any())
+    if out.loss.requires_grad:
+        out.loss.backward()
+        for p in model.parameters():
+            assert p.grad is None or not bool(p.grad.any())

@@ -227,6 +227,11 @@ class _OutputGradients(torch.autograd.Function):
         return (None, None, *grads)
 
 
+def _cols(x: torch.Tensor, N: int) -> torch.Tensor:
+    """``x`` as ``(N, width)`` (also for an empty batch, where ``reshape(N, -1)`` fails)."""
+    return x.reshape(N, math.prod(x.shape[1:]))
+
+
 def _zeros_like_list(xs: Sequence[torch.Tensor | None], like: Sequence[torch.Tensor]
                      ) -> list[torch.Tensor]:
     return [torch.zeros_like(y) if x is None else x for x, y in zip(xs, like)]
@@ -690,14 +695,14 @@ class FairMT:
             surrogate: Any = None
             if live:
                 N = h.shape[0]
-                widths = [outputs[t].numel() // max(N, 1) for t in live]
-                Z = torch.cat([outputs[t].reshape(N, -1) for t in live], 1)
-                D = torch.cat([deltas[t].reshape(N, -1) for t in live], 1)
+                widths = [math.prod(outputs[t].shape[1:]) for t in live]
+                Z = torch.cat([_cols(outputs[t], N) for t in live], 1)
+                D = torch.cat([_cols(deltas[t], N) for t in live], 1)
                 col = alpha_tilde[_index(tuple(t for t, w in zip(live, widths)
                                                for _ in range(w)), str(h.device))]
                 Gz = D * col
                 if dphi is not None:
-                    Gz = Gz + eta * torch.cat([dphi[t].reshape(N, -1) for t in live], 1)
+                    Gz = Gz + eta * torch.cat([_cols(dphi[t], N) for t in live], 1)
                 surrogate = (Gz.detach().to(Z.dtype) * Z).sum()
             if isinstance(surrogate, torch.Tensor):
                 loss = surrogate + (lag - surrogate).detach()
@@ -1015,7 +1020,7 @@ class FairMT:
         assert heads is not None
         dev = str(h.device)
         # r_t = A_t^T Σ_i δ_it: all heads at once, rows accumulated per task in class order
-        D = torch.cat([G.reshape(N, -1) for G in grads], 1).to(dtype)  # (N, ΣC)
+        D = torch.cat([_cols(G, N) for G in grads], 1).to(dtype)  # (N, ΣC)
         A = torch.cat([heads[t].weight for t in self._order], 0).detach().to(dtype)
         rows = D.sum(0)[:, None] * A
         R = torch.zeros(T, d, dtype=dtype, device=h.device).index_add(
@@ -1023,7 +1028,7 @@ class FairMT:
         if W > 1:
             R = red.sum(R) / W
         if dphi is not None:
-            Dp = torch.cat([g.reshape(N, -1) for g in dphi], 1).to(dtype)
+            Dp = torch.cat([_cols(g, N) for g in dphi], 1).to(dtype)
             r_phi = Dp.sum(0) @ A
             if W > 1:
                 r_phi = red.sum(r_phi) / W
@@ -1144,7 +1149,7 @@ class FairMT:
         lin = [t for t in range(T) if heads is not None and self._is_linear(heads[t], h)]
         if lin:
             assert heads is not None
-            D = torch.cat([deltas[t].reshape(N, -1) for t in lin], 1).to(h.dtype)  # (N, ΣC)
+            D = torch.cat([_cols(deltas[t], N) for t in lin], 1).to(h.dtype)  # (N, ΣC)
             A = torch.cat([heads[t].weight for t in lin], 0).detach().to(h.dtype)  # (ΣC, d)
             sizes = [int(heads[t].weight.shape[0]) for t in lin]
             dev = str(h.device)
@@ -1222,9 +1227,14 @@ class FairMT:
             gphi = gphi.sum(0).reshape(-1)
         else:
             gphi = torch.zeros_like(G[0])
-        qp = head_aware_qp(G, gphi, eta, check_finite=self.check_inputs)
-        K = red.sum(qp.K) / (W * W)
-        b = red.sum(qp.b) / (W * W)
+        if G.shape[1] == 0:  # an empty batch on this rank: no direction
+            K0 = torch.zeros(T, T, dtype=dtype, device=h.device)
+            b0 = torch.zeros(T, dtype=dtype, device=h.device)
+        else:
+            qp = head_aware_qp(G, gphi, eta, check_finite=self.check_inputs)
+            K0, b0 = qp.K, qp.b
+        K = red.sum(K0) / (W * W)
+        b = red.sum(b0) / (W * W)
         return K, b, None, None
 
     def _normalize(self, K: torch.Tensor, b: torch.Tensor, losses: torch.Tensor
