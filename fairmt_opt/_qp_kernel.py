@@ -11,15 +11,21 @@ from __future__ import annotations
 import ctypes
 import importlib.machinery
 import os
+import shutil
+import sysconfig
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 import numpy as np
 
 __all__ = [
-    "KERNEL", "LOAD_ERROR", "Buffers", "QPKernel", "kernel_path", "load_library", "shared_object",
+    "KERNEL", "LOAD_ERROR", "Buffers", "QPKernel", "c_compiler_available", "kernel_path",
+    "load_kernel", "load_library", "shared_object",
 ]
+
+T_K = TypeVar("T_K")
 
 #: most float64 work entries cached per thread (32 MB) before the cache is emptied
 _MAX_CACHED = 4_000_000
@@ -53,6 +59,25 @@ def load_library(path: Path | None, source: str) -> tuple[ctypes.CDLL | None, st
         return ctypes.CDLL(str(path)), ""
     except OSError as exc:
         return None, f"cannot load {path.name}: {exc}"
+
+
+def load_kernel(path: Path | None, source: str, wrap: Callable[[ctypes.CDLL], T_K]
+                ) -> tuple[T_K | None, str]:
+    """:func:`load_library`, then ``wrap`` (which binds the entry points) on the library;
+    ``(None, why)`` when either fails."""
+    lib, why = load_library(path, source)
+    if lib is None:
+        return None, why
+    try:
+        return wrap(lib), ""
+    except AttributeError as exc:
+        return None, f"cannot load {path}: {exc}"
+
+
+def c_compiler_available() -> bool:
+    """Whether the C compiler the extensions would be built with is on the PATH."""
+    cc = os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
+    return shutil.which(cc.split()[0]) is not None
 
 
 def kernel_path() -> Path | None:
@@ -119,13 +144,7 @@ class QPKernel:
 
 
 def _load() -> tuple[QPKernel | None, str]:
-    lib, why = load_library(kernel_path(), "_qpkernel.c")
-    if lib is None:
-        return None, why
-    try:
-        return QPKernel(lib), ""
-    except AttributeError as exc:
-        return None, f"cannot load {lib._name}: {exc}"
+    return load_kernel(kernel_path(), "_qpkernel.c", QPKernel)
 
 
 KERNEL: QPKernel | None

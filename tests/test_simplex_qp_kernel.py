@@ -82,20 +82,11 @@ def _scale(K: np.ndarray, b: np.ndarray | None) -> float:
 
 
 # ------------------------------------------------------------------ built and used
-def _c_compiler_available() -> bool:
-    import os
-    import shutil
-    import sysconfig
-
-    cc = os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
-    return shutil.which(cc.split()[0]) is not None
-
-
 def test_kernel_built_loaded_and_used() -> None:
     """A silently broken build (no shared object, or one that does not load) fails here."""
     if DISABLED:
         pytest.skip("FAIRMT_OPT_NO_KERNEL is set")
-    if _qp_kernel.kernel_path() is None and not _c_compiler_available():
+    if _qp_kernel.kernel_path() is None and not _qp_kernel.c_compiler_available():
         pytest.skip("no C compiler on this machine: the optional kernel cannot be built, the "
                     "pure-Python active set answers (tested by the fallback tests)")
     assert _qp_kernel.kernel_path() is not None, "the compiled kernel was not built"

@@ -7,8 +7,6 @@ Set FAIRMT_OPT_NO_KERNEL=1 to run without the kernel (the comparisons are then s
 from __future__ import annotations
 
 import os
-import shutil
-import sysconfig
 
 import numpy as np
 import pytest
@@ -17,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_torch_helpers import TASKS3, MTModel, make_batch
 
+from fairmt_opt._qp_kernel import c_compiler_available
 from fairmt_opt.fairness import Task
 from fairmt_opt.fairness import _kernel as fk
 from fairmt_opt.torch import FairMT
@@ -86,17 +85,12 @@ def _compare(tasks: tuple[Task, ...], model: MTModel, b: dict, num_groups: int,
     return a, c
 
 
-def _c_compiler_available() -> bool:
-    cc = os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
-    return shutil.which(cc.split()[0]) is not None
-
-
 def test_kernel_built_and_loaded() -> None:
     """Where a C compiler exists the kernel is built and loads: a silent fallback to the torch
     path would hide a build problem (and the CPU speed target depends on the kernel)."""
     if os.environ.get("FAIRMT_OPT_NO_KERNEL"):
         pytest.skip("FAIRMT_OPT_NO_KERNEL is set")
-    if fk.kernel_path() is None and not _c_compiler_available():
+    if fk.kernel_path() is None and not c_compiler_available():
         pytest.skip("no C compiler on this machine: the optional kernel cannot be built")
     assert fk.kernel_path() is not None, "the compiled kernel was not built"
     assert fk.KERNEL is not None, fk.LOAD_ERROR

@@ -21,7 +21,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._qp_kernel import load_library, shared_object
+from .._qp_kernel import load_kernel, shared_object
 
 __all__ = ["KERNEL", "LOAD_ERROR", "FairBuffers", "FairKernel", "kernel_path"]
 
@@ -140,13 +140,7 @@ class FairKernel:
 
 
 def _load() -> tuple[FairKernel | None, str]:
-    lib, why = load_library(kernel_path(), "_fairkernel.c")
-    if lib is None:
-        return None, why
-    try:
-        return FairKernel(lib), ""
-    except AttributeError as exc:
-        return None, f"cannot load {kernel_path()}: {exc}"
+    return load_kernel(kernel_path(), "_fairkernel.c", FairKernel)
 
 
 KERNEL: FairKernel | None

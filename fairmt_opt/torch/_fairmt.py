@@ -646,8 +646,7 @@ class FairMT:
             counts = red.sum(torch.stack([p.count.to(dtype) for p in parts]))
             losses = totals / counts.clamp(min=1.0)
         if self.check_inputs and not bool(torch.isfinite(losses).all()):
-            bad = [t.name for t, v in zip(self.tasks, losses.tolist()) if not math.isfinite(v)]
-            raise ValueError(f"task(s) {bad}: the loss is NaN or inf")
+            self._raise_nonfinite(losses, "the loss")
         present = counts > 0
 
         # ---- violations and their aggregation -------------------------------------------
@@ -663,8 +662,7 @@ class FairMT:
         else:
             psi = psi.to(dtype)
         if self.check_inputs and not bool(torch.isfinite(psi).all()):
-            bad = [t.name for t, v in zip(self.tasks, psi.tolist()) if not math.isfinite(v)]
-            raise ValueError(f"task(s) {bad}: the fairness violation is NaN or inf")
+            self._raise_nonfinite(psi, "the fairness violation")
         weights, phi, agg = self._aggregate(psi, present)
 
         eta = self._eta_tensor(h)
@@ -788,13 +786,11 @@ class FairMT:
         cnt = bf.cnt.copy()
         losses = bf.tot / np.maximum(cnt, 1.0)
         if self.check_inputs and not np.isfinite(losses).all():
-            bad = [t.name for t, v in zip(self.tasks, losses) if not math.isfinite(v)]
-            raise ValueError(f"task(s) {bad}: the loss is NaN or inf")
+            self._raise_nonfinite(losses, "the loss")
         present = cnt > 0
         psi = bf.psi.copy()
         if self.check_inputs and not np.isfinite(psi).all():
-            bad = [t.name for t, v in zip(self.tasks, psi) if not math.isfinite(v)]
-            raise ValueError(f"task(s) {bad}: the fairness violation is NaN or inf")
+            self._raise_nonfinite(psi, "the fairness violation")
         agg = None
         if self.aggregation == "exact":
             w, phi_value = self._np_waterfill(psi, present)
@@ -818,13 +814,7 @@ class FairMT:
             A = torch.cat([hd.weight for hd in heads], 0).detach().numpy()  # (Q, d)
             R = np.add.reduceat(bf.gsum[:, None] * A, self._starts, axis=0)  # (T, d)
             r_phi = bf.dsum @ A if fair else np.zeros(d)
-            if self.check_inputs:
-                qp = head_aware_qp(R, r_phi, eta, check_finite=True)
-                K, b = qp.K, qp.b
-            else:
-                K = R @ R.T
-                K = 0.5 * (K + K.T)
-                b = eta * (R @ r_phi)
+            K, b = self._head_qp(R, r_phi, eta)
             Kn, bn = self._np_normalize(K, b, losses)
             alpha, qp_res, cert = self._np_solve(Kn, bn, present, self._qp_options())
         else:
@@ -918,8 +908,7 @@ class FairMT:
         counts = counts_bo[inverse]
         losses = red.sum(torch.cat(tots).to(dtype))[inverse] / counts.clamp(min=1.0)
         if self.check_inputs and not bool(torch.isfinite(losses).all()):
-            bad = [t.name for t, v in zip(self.tasks, losses.tolist()) if not math.isfinite(v)]
-            raise ValueError(f"task(s) {bad}: the loss is NaN or inf")
+            self._raise_nonfinite(losses, "the loss")
         present = counts > 0
 
         # ---- violations and their aggregation -------------------------------------------
@@ -937,8 +926,7 @@ class FairMT:
             backs.append(back)
         psi = torch.cat(vals)[inverse]
         if self.check_inputs and not bool(torch.isfinite(psi).all()):
-            bad = [t.name for t, v in zip(self.tasks, psi.tolist()) if not math.isfinite(v)]
-            raise ValueError(f"task(s) {bad}: the fairness violation is NaN or inf")
+            self._raise_nonfinite(psi, "the fairness violation")
         weights, phi, agg = self._aggregate(psi, present, differentiable=False)
         eta = self._eta_tensor(h)
 
@@ -1034,13 +1022,7 @@ class FairMT:
                 r_phi = red.sum(r_phi) / W
         else:
             r_phi = torch.zeros(d, dtype=dtype, device=h.device)
-        if self.check_inputs:
-            qp = head_aware_qp(R, r_phi, eta, check_finite=True)
-            K, b = qp.K, qp.b
-        else:  # the same formulas without the checks
-            K = R @ R.T
-            K = 0.5 * (K + K.T)
-            b = eta * (R @ r_phi)
+        K, b = self._head_qp(R, r_phi, eta)
         return K, b, R, (r_phi if dphi is not None else None)
 
     def _eta_tensor(self, like: torch.Tensor) -> torch.Tensor:
@@ -1111,6 +1093,23 @@ class FairMT:
             reg = 0.5 * self.mu * float(np.sum((w[pr] - 1.0 / k) ** 2))
             return wt, (wt * psi).sum() - reg, None
         return wt, torch.tensor(value, dtype=psi.dtype), None
+
+    def _raise_nonfinite(self, values: Any, what: str) -> None:
+        """Raise ``ValueError`` naming the tasks whose entry of ``values`` (``(T,)`` tensor or
+        array, known not to be all finite) is NaN or inf."""
+        vals = values.tolist()
+        bad = [t.name for t, v in zip(self.tasks, vals) if not math.isfinite(v)]
+        raise ValueError(f"task(s) {bad}: {what} is NaN or inf")
+
+    def _head_qp(self, R: Any, r_phi: Any, eta: Any) -> tuple[Any, Any]:
+        r""":math:`K = RR^\top`, :math:`b = \eta R r_\Phi` (torch tensors or NumPy arrays); with
+        ``check_inputs`` through :func:`fairmt_opt.head_aware_qp` (finiteness checks), else the
+        same formulas directly."""
+        if self.check_inputs:
+            qp = head_aware_qp(R, r_phi, eta, check_finite=True)
+            return qp.K, qp.b
+        K = R @ R.T
+        return 0.5 * (K + K.T), eta * (R @ r_phi)
 
     def _np_waterfill(self, p: np.ndarray, pr: np.ndarray) -> tuple[np.ndarray, float]:
         """AHFDA weights (zeros for absent tasks) and the value Φ over the present tasks."""
