@@ -2,7 +2,7 @@
 
 ``fairmt_opt._qpkernel`` (the active-set QP) and ``fairmt_opt.fairness._fairkernel`` (the
 masked losses and soft violations of a CPU training step) are plain C shared objects (no Python
-API) loaded with ctypes by ``fairmt_opt._qp_kernel`` and ``fairmt_opt.fairness._kernel``. Both
+API) loaded with ctypes by ``fairmt_opt.qp._kernel`` and ``fairmt_opt.fairness._kernel``. Both
 are optional: without a C compiler the build skips them and the library uses its Python / torch
 implementations.
 """
@@ -12,8 +12,8 @@ from setuptools import Extension, setup
 setup(
     ext_modules=[
         Extension(
-            "fairmt_opt._qpkernel",
-            ["fairmt_opt/_qpkernel.c"],
+            "fairmt_opt.qp._qpkernel",
+            ["fairmt_opt/qp/_qpkernel.c"],
             optional=True,
             extra_compile_args=["-O3"],
         ),

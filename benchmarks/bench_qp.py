@@ -30,7 +30,8 @@ from typing import Any  # noqa: E402
 import numpy as np  # noqa: E402
 from _common import cpu_name  # noqa: E402
 
-from fairmt_opt import _qp_kernel, solve_simplex_qp  # noqa: E402
+from fairmt_opt import solve_simplex_qp  # noqa: E402
+from fairmt_opt.qp import _kernel as _qp_kernel  # noqa: E402
 from fairmt_opt.reference import ParametricSimplexQP  # noqa: E402
 
 

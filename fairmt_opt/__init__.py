@@ -11,14 +11,19 @@ Layers, lowest first (no import points upward):
 4. :mod:`fairmt_opt.datasets`, :mod:`fairmt_opt.studies` and the ``fairmt-opt`` command line.
 """
 
-from ._aggregation import AggregationResult, aggregate_violations
-from ._cert_aggregation import AggregationCertificate, certify_aggregation
-from ._cert_primal_dual import PrimalDualCertificate, certify_primal_dual
-from ._cert_qp import KKTResiduals, QPCertificate, certify_simplex_qp
-from ._dual import DualAscent
-from ._head import HeadQP, head_aware_qp, head_gram
-from ._projection import project_simplex
-from ._simplex_qp import SimplexQPResult, solve_simplex_qp
+from .certificates import (
+    AggregationCertificate,
+    KKTResiduals,
+    PrimalDualCertificate,
+    QPCertificate,
+    certify_aggregation,
+    certify_primal_dual,
+    certify_simplex_qp,
+)
+from .dual import DualAscent
+from .head import HeadQP, head_aware_qp, head_gram
+from .qp import SimplexQPResult, solve_simplex_qp
+from .simplex import AggregationResult, aggregate_violations, project_simplex
 
 __version__ = "0.1.0"
 

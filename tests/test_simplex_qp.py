@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fairmt_opt import certify_simplex_qp, reference, solve_simplex_qp
-from fairmt_opt._simplex_qp import DEFAULT_MAX_ITER, DEFAULT_TOL
+from fairmt_opt.qp._solve import DEFAULT_MAX_ITER, DEFAULT_TOL
 from fairmt_opt.testing.qp_strategies import QPInstance, simplex_qps
 
 
@@ -417,7 +417,7 @@ def test_external_backend_off_the_simplex_is_not_reported_as_success(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A backend that answers 'optimal' with an infeasible point must not pass as success."""
-    import fairmt_opt._simplex_qp as sq
+    import fairmt_opt.qp._solve as sq
 
     def fake(K: np.ndarray, b: np.ndarray, *args: object) -> tuple[np.ndarray, int, int, str]:
         return np.array([0.5, 0.5 + 1e-6, 0.0]), 3, 0, "fake optimal"

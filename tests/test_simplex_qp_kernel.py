@@ -17,7 +17,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fairmt_opt import _qp_kernel, certify_simplex_qp, reference, solve_simplex_qp
+from fairmt_opt import certify_simplex_qp, reference, solve_simplex_qp
+from fairmt_opt.qp import _kernel as _qp_kernel
 from fairmt_opt.testing.qp_strategies import QPInstance, simplex_qps
 
 KERNEL = _qp_kernel.KERNEL

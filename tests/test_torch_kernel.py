@@ -15,9 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_torch_helpers import TASKS3, MTModel, make_batch
 
-from fairmt_opt._qp_kernel import c_compiler_available
 from fairmt_opt.fairness import Task
 from fairmt_opt.fairness import _kernel as fk
+from fairmt_opt.qp._kernel import c_compiler_available
 from fairmt_opt.torch import FairMT
 from fairmt_opt.torch._fairmt import FairMT as _FairMTClass
 

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .._validation import check_positive
+from .._utils.validation import check_positive
 from ..fairness import Task
 from ._base import (
     MTLDataset,

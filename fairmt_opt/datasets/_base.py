@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_int
+from .._utils.validation import check_int
 from ..fairness import Task
 
 __all__ = ["DataPackageMissingError", "MTLDataset", "Split"]

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .._validation import check_int, check_positive
+from .._utils.validation import check_int, check_positive
 from ..fairness import Task
 from ._base import MTLDataset, Split, package_file, subsample_indices
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_int, check_positive
+from .._utils.validation import check_int, check_positive
 from ..fairness import Task
 from ._base import MTLDataset, Split, split_indices
 

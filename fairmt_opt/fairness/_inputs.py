@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from .._array import Array, is_torch, namespace
-from .._validation import check_int, check_same_device
+from .._utils.array import Array, is_torch, namespace
+from .._utils.validation import check_int, check_same_device
 from ._tasks import Task
 
 __all__ = ["Inputs", "check_inputs"]
@@ -202,6 +202,6 @@ def check_inputs(
 
 
 def _device(x: Array) -> Any:
-    from .._array import device_of
+    from .._utils.array import device_of
 
     return device_of(x)

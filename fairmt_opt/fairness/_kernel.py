@@ -21,7 +21,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._qp_kernel import load_kernel, shared_object
+from ..qp._kernel import load_kernel, shared_object
 
 __all__ = ["KERNEL", "LOAD_ERROR", "FairBuffers", "FairKernel", "kernel_path"]
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .._array import Array
+from .._utils.array import Array
 from ._stats import HardStats, hard_predictions, hard_stats
 from ._tasks import Task
 from ._violation import _check_stats, group_rates

@@ -33,8 +33,8 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
-from .._array import Array, device_of, is_torch, namespace
-from .._validation import check_int, check_positive
+from .._utils.array import Array, device_of, is_torch, namespace
+from .._utils.validation import check_int, check_positive
 from ._inputs import Inputs, check_inputs
 from ._tasks import Task, TaskKind
 

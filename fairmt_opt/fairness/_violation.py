@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .._array import Array, is_torch, namespace
-from .._validation import check_positive
+from .._utils.array import Array, is_torch, namespace
+from .._utils.validation import check_positive
 from ._stats import SoftStats, _Sums, soft_stats
 from ._tasks import Task
 

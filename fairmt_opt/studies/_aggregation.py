@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from .._aggregation import aggregate_violations
 from ..plots import new_figure
+from ..simplex._aggregation import aggregate_violations
 from ._common import StudyConfig, StudyResult, StudyWriter, markdown_table, progress
 
 __all__ = ["run_aggregation"]

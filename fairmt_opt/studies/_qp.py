@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from .._simplex_qp import solve_simplex_qp
 from ..plots import new_figure
+from ..qp._solve import solve_simplex_qp
 from ._common import StudyConfig, StudyResult, StudyWriter, markdown_table, progress
 
 __all__ = ["run_qp"]

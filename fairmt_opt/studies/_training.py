@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from .._aggregation import aggregate_violations
 from ..datasets import MTLDataset, Split, load_dataset
 from ..fairness import Task, evaluate_task, soft_violation
 from ..plots import new_figure
+from ..simplex._aggregation import aggregate_violations
 from ._common import StudyConfig, StudyResult, StudyWriter, markdown_table, progress
 
 __all__ = ["TrainSettings", "run_compare", "run_dynamics", "run_partial_labels",
@@ -496,7 +496,7 @@ def _kkt_residuals(ds: MTLDataset, full: dict[str, Any], encoder: Any, heads: An
     method applies (its QP on the whole split) and the current :math:`\eta`."""
     import torch
 
-    from .._cert_primal_dual import certify_primal_dual
+    from ..certificates._primal_dual import certify_primal_dual
     from ..torch import masked_task_loss
 
     params = [*encoder.parameters(), *heads.parameters()]

@@ -16,13 +16,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._aggregation import aggregate_violations
-from .._cert_qp import certify_simplex_qp
-from .._dual import DualAscent
-from .._head import head_aware_qp
-from .._simplex_qp import QPMethod, solve_simplex_qp
+from ..certificates._qp import certify_simplex_qp
+from ..dual import DualAscent
 from ..fairness import Task
 from ..fairness import _kernel as _fk
+from ..head import head_aware_qp
+from ..qp._solve import QPMethod, solve_simplex_qp
+from ..simplex._aggregation import aggregate_violations
 from ._distributed import Reducer
 from ._losses import (
     Bucket,

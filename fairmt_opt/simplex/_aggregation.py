@@ -18,11 +18,11 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ._agg_fw import solve_fw
-from ._array import Array, from_numpy, is_torch, namespace, to_numpy
-from ._cert_aggregation import default_rtol
+from .._utils.array import Array, from_numpy, is_torch, namespace, to_numpy
+from .._utils.validation import check_int, check_positive, check_tol
+from ..certificates._aggregation import default_rtol
+from ._frank_wolfe import solve_fw
 from ._projection import _np_project_last, _prepare, _xp_project_last
-from ._validation import check_int, check_positive, check_tol
 
 __all__ = ["AggregationMethod", "AggregationResult", "aggregate_violations"]
 

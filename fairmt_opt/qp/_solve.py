@@ -13,12 +13,12 @@ from typing import Any, Literal, cast, get_args
 
 import numpy as np
 
-from . import _qp_kernel
-from ._array import from_numpy, is_numpy, namespace, to_numpy
-from ._cert_qp import KKTResiduals, _eps, _residuals, check_symmetric_psd
-from ._qp_active_set import _RHO, closed_form_t2, solve_active_set
-from ._qp_frank_wolfe import frank_wolfe_qp
-from ._validation import check_array, check_int, check_same_device, check_tol
+from .._utils.array import from_numpy, is_numpy, namespace, to_numpy
+from .._utils.validation import check_array, check_int, check_same_device, check_tol
+from ..certificates._qp import KKTResiduals, _eps, _residuals, check_symmetric_psd
+from . import _kernel as _qp_kernel
+from ._active_set import _RHO, closed_form_t2, solve_active_set
+from ._frank_wolfe import frank_wolfe_qp
 
 __all__ = ["QPMethod", "SimplexQPResult", "solve_simplex_qp"]
 
@@ -404,7 +404,7 @@ def _backend_proxsuite(
 
 
 def _backend_cvxpy(K: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, int, int, str]:
-    from . import reference
+    from .. import reference
 
     sol = reference.solve_simplex_qp(K, b)
     ok = sol.status == "optimal"
@@ -456,7 +456,7 @@ def solve_simplex_qp(
       set of the better half of the candidates by that rule), the proximal refinement and a
       final check of the Frank–Wolfe gap all run in C, a few microseconds at :math:`T = 10`);
       other inputs, and any case the kernel does not finish
-      with a verified optimum, use the Python implementation (``fairmt_opt._qp_kernel.KERNEL``
+      with a verified optimum, use the Python implementation (``fairmt_opt.qp._kernel.KERNEL``
       is ``None`` when the kernel is not built; the environment variable
       ``FAIRMT_OPT_NO_KERNEL=1`` disables it).
     * ``"frank_wolfe"``: Frank–Wolfe with exact line search from the barycentre, the MGDA
@@ -654,7 +654,7 @@ def solve_simplex_qp(
 def _solve_apg(
     K: Any, b: Any, K_in: Any, tol: float, n_iter: int, warm_start: Any, check_input: bool
 ) -> SimplexQPResult:
-    from ._qp_apg import apg_qp
+    from ._apg import apg_qp
 
     xp = namespace(K)
     if not xp.isdtype(K.dtype, "real floating"):

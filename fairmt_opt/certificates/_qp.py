@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 from scipy.linalg import lapack
 
-from ._array import to_numpy
-from ._validation import check_array, check_psd, check_symmetric, check_tol
+from .._utils.array import to_numpy
+from .._utils.validation import check_array, check_psd, check_symmetric, check_tol
 
 __all__ = [
     "KKTResiduals", "QPCertificate", "certify_simplex_qp", "check_psd_fast", "check_symmetric_psd"

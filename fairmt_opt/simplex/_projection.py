@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from ._array import Array, device_of, is_torch, namespace
-from ._validation import check_array
+from .._utils.array import Array, device_of, is_torch, namespace
+from .._utils.validation import check_array
 
 __all__ = ["project_simplex"]
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from ._array import Array, is_torch, namespace
-from ._validation import check_array, check_positive, check_same_device
+from ._utils.array import Array, is_torch, namespace
+from ._utils.validation import check_array, check_positive, check_same_device
 
 __all__ = ["HeadQP", "head_aware_qp", "head_gram"]
 

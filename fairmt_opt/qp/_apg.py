@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._array import namespace
-from ._projection import project_simplex
+from .._utils.array import namespace
+from ..simplex._projection import project_simplex
 
 __all__ = ["apg_qp"]
 

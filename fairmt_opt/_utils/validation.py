@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ._array import is_torch, namespace
+from .array import is_torch, namespace
 
 __all__ = [
     "check_array",

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from ._array import Array, to_numpy
-from ._validation import check_array, check_positive, check_same_device, check_tol
+from .._utils.array import Array, to_numpy
+from .._utils.validation import check_array, check_positive, check_same_device, check_tol
 
 __all__ = ["AggregationCertificate", "certify_aggregation", "default_rtol", "underflow_floor"]
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
-from ._array import is_torch
-from ._validation import check_positive, check_real
+from ._utils.array import is_torch
+from ._utils.validation import check_positive, check_real
 
 __all__ = ["DualAscent", "DualMode"]
 
