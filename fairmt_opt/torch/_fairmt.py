@@ -523,6 +523,15 @@ class FairMT:
                                                 np.asarray(warm[1], dtype=np.float64))
         self.num_steps = int(state.get("num_steps", 0))
 
+    def config(self) -> dict[str, Any]:
+        """The configuration (JSON-able): what a checkpoint must match to be loaded."""
+        return {
+            "tasks": [[t.name, t.kind, t.out_dim] for t in self.tasks],
+            "num_groups": self.num_groups, "constrained": self.constrained,
+            "proxy": self.proxy, "aggregation": self.aggregation, "qp_method": self.qp_method,
+            "symmetric": self.symmetric,
+        }
+
     def __repr__(self) -> str:
         tasks = ", ".join(t.name for t in self.tasks)
         return (
