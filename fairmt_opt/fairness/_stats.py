@@ -33,9 +33,9 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
-from .._utils.array import Array, device_of, is_torch, namespace
+from .._utils.array import Array, device_of, is_torch
 from .._utils.validation import check_int, check_positive
-from ._inputs import Inputs, check_inputs
+from ._inputs import check_inputs
 from ._tasks import Task, TaskKind
 
 __all__ = ["HardStats", "SoftStats", "hard_stats", "soft_stats"]
@@ -170,50 +170,74 @@ class HardStats(_Sums):
     _extra_keys: ClassVar[tuple[str, ...]] = STRATA_KEYS
 
 
-# ----------------------------------------------------------------------------- helpers
+# ----------------------------------------------------------------------------- the sums
+#
+# Every function below works on a stack of k tasks of one kind at once (a task axis after the
+# sample axis): the single-task statistics are the case k = 1, and the torch layer calls the
+# same functions on all tasks of one kind in one array operation.
 
 
-def _one_hot_groups(inp: Inputs, dtype: Any) -> Array:
-    """(N, G) float matrix [a_i = g] m_i (masked rows are zero)."""
-    xp = inp.xp
-    ar = xp.arange(inp.num_groups, device=device_of(inp.z))
-    onehot = (xp.reshape(inp.g, (-1, 1)) == xp.reshape(ar, (1, -1))) & xp.reshape(inp.m, (-1, 1))
-    return xp.astype(onehot, dtype)
+def group_matrix(xp: Any, groups: Array, num_groups: int, dtype: Any) -> Array:
+    """``(N, G)`` one-hot matrix :math:`[a_i = g]` of the group ids (out-of-range ids give a
+    zero row; no value is read back, so no host synchronisation)."""
+    ar = xp.arange(num_groups, device=device_of(groups))
+    return xp.astype(xp.reshape(groups, (-1, 1)) == xp.reshape(ar, (1, -1)), dtype)
 
 
-def _targets_onehot(task: Task, inp: Inputs, dtype: Any) -> Array:
-    xp = inp.xp
-    if task.kind == "detection":
-        return xp.astype(xp.reshape(inp.y, (-1, 1)), dtype)
-    ar = xp.arange(task.num_classes, device=device_of(inp.z))
-    yi = xp.astype(inp.y, xp.int64)
-    return xp.astype(xp.reshape(yi, (-1, 1)) == xp.reshape(ar, (1, -1)), dtype)
+def class_indicator(xp: Any, kind: TaskKind, y: Array, K: int, dtype: Any) -> Array:
+    """``(N, k, K)`` indicator :math:`y_{itc}` of the targets ``y`` (``(N, k)``, unlabelled
+    entries already replaced by a valid value): the target itself for detection (K = 1),
+    one-vs-rest :math:`[y = c]` for classification."""
+    if kind == "detection":
+        return xp.astype(y[..., None], dtype)
+    ar = xp.reshape(xp.arange(K, device=device_of(y)), (1, 1, -1))
+    return xp.astype(xp.astype(y, xp.int64)[..., None] == ar, dtype)
 
 
-def _confusion(xp: Any, P: Array, Y: Array, Gm: Array) -> dict[str, Array]:
-    """tp, pos, fp, neg of shape (G, K) from predictions P (N, K), one-hot targets Y (N, K) and
-    the masked group matrix Gm (N, G)."""
+def soft_probabilities(xp: Any, kind: TaskKind, Z: Array, temperature: float) -> Array:
+    r"""``(N, k, K)`` soft predictions: :math:`\sigma(z/\tau)` of ``(N, k)`` detection logits
+    or :math:`\mathrm{softmax}(z/\tau)` over the last axis of ``(N, k, C)`` logits."""
+    z = Z / temperature
+    if kind == "detection":
+        return _sigmoid(xp, z)[..., None]
+    return _softmax(xp, z)
+
+
+def _group_sums(xp: Any, Gm: Array, cols: Array) -> Array:
+    r""":math:`\sum_i [a_i = g]\, x_{i\ldots}`: ``(G, ...)`` from ``cols`` ``(N, ...)``."""
+    shape = tuple(cols.shape)
+    flat = xp.reshape(cols, (shape[0], math.prod(shape[1:])))
     Gt = xp.matrix_transpose(Gm) if hasattr(xp, "matrix_transpose") else Gm.T
-    notY = 1 - Y
-    return {
-        "tp": Gt @ (P * Y),
-        "pos": Gt @ Y,
-        "fp": Gt @ (P * notY),
-        "neg": Gt @ notY,
-    }
+    return xp.reshape(Gt @ flat, (Gm.shape[1], *shape[1:]))
 
 
-def _regression_sums(xp: Any, pred: Array, inp: Inputs, Gm: Array) -> dict[str, Array]:
+def confusion_sums(xp: Any, P: Array, Y: Array, M: Array, Gm: Array) -> dict[str, Array]:
+    """``tp, pos, fp, neg`` of shape ``(k, G, K)`` from predictions ``P`` and target
+    indicators ``Y`` (``(N, k, K)``), the label masks ``M`` (``(N, k)`` bool) and the group
+    matrix ``Gm`` (``(N, G)``). Unlabelled entries are replaced by exact zeros before any
+    arithmetic (their outputs and targets are never read)."""
+    m = M[..., None]
+    zero = xp.zeros_like(P)
+    MP = xp.where(m, P, zero)
+    MY = xp.where(m, Y, xp.zeros_like(Y))
+    cols = xp.stack([MP * Y, MY, MP - MP * Y, xp.astype(m, P.dtype) - MY], axis=1)
+    S = _group_sums(xp, Gm, cols)  # (G, 4, k, K)
+    S = xp.permute_dims(S, (1, 2, 0, 3))  # (4, k, G, K)
+    return {key: S[j, ...] for j, key in enumerate(CONFUSION_KEYS)}
+
+
+def regression_sums(xp: Any, pred: Array, y: Array, M: Array, Gm: Array) -> dict[str, Array]:
+    """The regression sums of the module docstring, shape ``(k, G)``, from predictions and
+    targets ``(N, k)``, masks ``M`` and the group matrix ``Gm``."""
     zero = xp.zeros_like(pred)
-    p = xp.where(inp.m, pred, zero)
-    t = xp.where(inp.m, xp.astype(inp.y, pred.dtype), zero)
+    p = xp.where(M, pred, zero)
+    t = xp.where(M, xp.astype(y, pred.dtype), zero)
     e = p - t
     cols = xp.stack(
-        [xp.astype(inp.m, pred.dtype), xp.abs(e), e * e, p, t, p * p, t * t, p * t], axis=1
-    )
-    Gt = xp.matrix_transpose(Gm) if hasattr(xp, "matrix_transpose") else Gm.T
-    S = Gt @ cols  # (G, 8)
-    return {k: S[:, j] for j, k in enumerate(REGRESSION_KEYS)}
+        [xp.astype(M, pred.dtype), xp.abs(e), e * e, p, t, p * p, t * t, p * t], axis=1
+    )  # (N, 8, k)
+    S = xp.permute_dims(_group_sums(xp, Gm, cols), (1, 2, 0))  # (8, k, G)
+    return {key: S[j, ...] for j, key in enumerate(REGRESSION_KEYS)}
 
 
 def _sigmoid(xp: Any, x: Array) -> Array:
@@ -230,10 +254,15 @@ def _softmax(xp: Any, x: Array) -> Array:
     if is_torch(x):
         import torch
 
-        return torch.softmax(x, dim=1)
+        return torch.softmax(x, dim=-1)
     from scipy.special import softmax
 
-    return xp.asarray(softmax(x, axis=1))
+    return xp.asarray(softmax(x, axis=-1))
+
+
+def _single(sums: dict[str, Array]) -> dict[str, Array]:
+    """The statistics of a stack of one task, without the task axis."""
+    return {k: v[0, ...] for k, v in sums.items()}
 
 
 # ----------------------------------------------------------------------------- soft
@@ -306,17 +335,17 @@ def soft_stats(
     )
     xp = inp.xp
     dtype = inp.z.dtype
-    Gm = _one_hot_groups(inp, dtype)
-    mcol = xp.reshape(inp.m, (-1, 1))
+    Gm = group_matrix(xp, inp.g, inp.num_groups, dtype)
+    M = xp.reshape(inp.m, (-1, 1))
+    y = xp.reshape(inp.y, (-1, 1))
     if task.kind == "regression":
-        pred = inp.z[:, 0]
-        sums = _regression_sums(xp, pred, inp, Gm)
+        sums = regression_sums(xp, inp.z, y, M, Gm)
     else:
-        z = inp.z / tau
-        P = _sigmoid(xp, z) if task.kind == "detection" else _softmax(xp, z)
-        P = xp.where(mcol, P, xp.zeros_like(P))
-        Y = _targets_onehot(task, inp, dtype)
-        sums = _confusion(xp, P, Y, Gm)
+        Z = inp.z if task.kind == "detection" else inp.z[:, None, :]
+        P = soft_probabilities(xp, task.kind, Z, tau)
+        sums = confusion_sums(xp, P, class_indicator(xp, task.kind, y, task.out_dim, dtype),
+                              M, Gm)
+    sums = _single(sums)
     return SoftStats(task.kind, inp.num_groups, task.out_dim, sums)
 
 
@@ -420,7 +449,9 @@ def hard_stats(
     )
     xp = inp.xp
     N = int(inp.z.shape[0])
-    Gm = _one_hot_groups(inp, np.float64)
+    Gm = group_matrix(xp, inp.g, inp.num_groups, np.float64)
+    M = inp.m.reshape(-1, 1)
+    y = inp.y.reshape(-1, 1)
     if conditioning is None:
         if num_strata is not None and check_int(num_strata, "num_strata", minimum=1) != 1:
             raise ValueError("num_strata must be 1 (or None) when conditioning is None")
@@ -448,7 +479,7 @@ def hard_stats(
     pred = hard_predictions(task, inp.z)
     K = task.out_dim
     if task.kind == "regression":
-        sums = _regression_sums(xp, inp.z[:, 0], inp, Gm)
+        sums = _single(regression_sums(xp, inp.z, y, M, Gm))
         if train_median is None:
             lab = inp.y[inp.m]
             med = float(np.median(lab)) if lab.size else 0.0
@@ -467,8 +498,9 @@ def hard_stats(
             P = pred.astype(np.float64).reshape(-1, 1)
         else:
             P = (pred.reshape(-1, 1) == np.arange(K).reshape(1, -1)).astype(np.float64)
-        Y = _targets_onehot(task, inp, np.float64)
-        sums = _confusion(xp, P, Y, Gm)
+        sums = _single(confusion_sums(xp, P[:, None, :], class_indicator(
+            xp, task.kind, y, K, np.float64), M, Gm))
+    Gm = Gm * inp.m.reshape(-1, 1)  # the strata count labelled samples only
     # strata: Sg[i, s*G + g] = m_i [strata_i = s][a_i = g]
     Sm = (strata.reshape(-1, 1) == np.arange(S).reshape(1, -1)).astype(np.float64)
     SG = (Sm[:, :, None] * Gm[:, None, :]).reshape(N, S * num_groups)
@@ -476,6 +508,3 @@ def hard_stats(
     sums["strata_pos"] = (SG.T @ (P * inp.m.reshape(-1, 1))).reshape(S, num_groups, K)
     return HardStats(task.kind, inp.num_groups, K, sums)
 
-
-def _namespace_of(stats: _Sums) -> Any:
-    return namespace(next(iter(stats.sums.values())))

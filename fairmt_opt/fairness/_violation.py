@@ -67,13 +67,25 @@ def group_rates(
     (array([0.5, 0. ]), array([ True, False]))
     """
     _check_stats(task, stats)
+    _check_score(regression_score)
+    xp = namespace(next(iter(stats.sums.values())))
+    rates, valid = stacked_rates(xp, task.kind, {k: v[None, ...] for k, v in stats.sums.items()},
+                                 regression_score)
+    return {k: v[0, ...] for k, v in rates.items()}, {k: v[0, ...] for k, v in valid.items()}
+
+
+def _check_score(regression_score: Any) -> None:
     if regression_score not in ("mae", "mse", "ccc"):
         raise ValueError(
             f"regression_score must be one of 'mae', 'mse', 'ccc', got {regression_score!r}"
         )
-    s = stats.sums
-    xp = namespace(next(iter(s.values())))
-    if task.kind != "regression":
+
+
+def stacked_rates(xp: Any, kind: str, s: Mapping[str, Array], regression_score: str = "mae"
+                  ) -> tuple[dict[str, Array], dict[str, Array]]:
+    """:func:`group_rates` of a stack of tasks of one kind: the sums carry a leading task axis
+    (``(k, G, K)``, regression ``(k, G)``), and so do the rates."""
+    if kind != "regression":
         tpr, vt = _safe_div(xp, s["tp"], s["pos"])
         fpr, vf = _safe_div(xp, s["fp"], s["neg"])
         return {"tpr": tpr, "fpr": fpr}, {"tpr": vt, "fpr": vf}
@@ -116,18 +128,19 @@ def _check_stats(task: Task, stats: Any) -> None:
 
 def _gaps(xp: Any, r: Array, v: Array, higher_is_better: bool) -> tuple[Array, Array]:
     r"""Lift gaps :math:`(\mathrm{sg}(\max_{g'} r_{g'}) - r_g)_+` (or the FPR form) per cell of
-    ``r`` (G, K) over the valid cells of each column; a column with fewer than two valid cells
-    has no comparison. Returns ``(gap, cell)`` with ``cell`` the cells that take part."""
-    count = xp.sum(xp.astype(v, xp.int64), axis=0)
-    comparable = xp.reshape(count >= 2, (1, -1))
+    ``r`` (k, G, K) over the valid cells of each column (groups on axis -2); a column with
+    fewer than two valid cells has no comparison. Returns ``(gap, cell)`` with ``cell`` the
+    cells that take part."""
+    count = xp.sum(xp.astype(v, xp.int64), axis=-2, keepdims=True)
+    comparable = count >= 2
     rd = _sg(r)
     if higher_is_better:
         fill = xp.full_like(rd, -math.inf)
-        ref = xp.max(xp.where(v, rd, fill), axis=0, keepdims=True)
+        ref = xp.max(xp.where(v, rd, fill), axis=-2, keepdims=True)
         d = ref - r
     else:
         fill = xp.full_like(rd, math.inf)
-        ref = xp.min(xp.where(v, rd, fill), axis=0, keepdims=True)
+        ref = xp.min(xp.where(v, rd, fill), axis=-2, keepdims=True)
         d = r - ref
     cell = v & comparable
     # where(d > 0, ...) rather than maximum(d, 0): the reference cell has d == 0 exactly and
@@ -139,10 +152,10 @@ def _gaps(xp: Any, r: Array, v: Array, higher_is_better: bool) -> tuple[Array, A
 def _range(xp: Any, r: Array, v: Array) -> tuple[Array, Array]:
     r""":math:`\max_{g,g'} |r_g - r_{g'}|` over the valid cells of each column (no stop-gradient),
     and whether the column has a comparison."""
-    count = xp.sum(xp.astype(v, xp.int64), axis=0)
+    count = xp.sum(xp.astype(v, xp.int64), axis=-2)
     comparable = count >= 2
-    hi = xp.max(xp.where(v, r, xp.full_like(r, -math.inf)), axis=0)
-    lo = xp.min(xp.where(v, r, xp.full_like(r, math.inf)), axis=0)
+    hi = xp.max(xp.where(v, r, xp.full_like(r, -math.inf)), axis=-2)
+    lo = xp.min(xp.where(v, r, xp.full_like(r, math.inf)), axis=-2)
     d = hi - lo
     return xp.where(comparable, d, xp.zeros_like(d)), comparable
 
@@ -282,6 +295,49 @@ def _to_float_sum(a: Array) -> float:
     return float(xp.sum(xp.astype(a, xp.int64)))
 
 
+def stacked_violations(
+    xp: Any,
+    kind: str,
+    sums: Mapping[str, Array],
+    *,
+    symmetric: bool = False,
+    group_reduction: str = "mean",
+    include_fpr: bool = True,
+    regression_score: str = "mae",
+) -> tuple[Array, dict[str, Array], dict[str, Array]]:
+    """The unscaled violations ``(k,)`` of a stack of tasks of one kind from their sums with a
+    leading task axis, and the stacked rates and validity flags: the one implementation of the
+    formulas of :func:`violation_from_stats` (which is its case k = 1). Options are not
+    checked here."""
+    rates, valid = stacked_rates(xp, kind, sums, regression_score)
+    if kind == "regression":
+        terms = [(rates["score"][..., None], valid["score"][..., None], True)]
+    else:
+        terms = [(rates["tpr"], valid["tpr"], True)]
+        if include_fpr:
+            terms.append((rates["fpr"], valid["fpr"], False))
+    per_class: Any = None
+    has: Any = None
+    if symmetric:
+        for r, v, _ in terms:
+            d, ok = _range(xp, r, v)
+            per_class = d if per_class is None else per_class + d
+            has = ok if has is None else has | ok
+    else:
+        bracket: Any = None
+        member: Any = None
+        for r, v, hib in terms:
+            gap, cell = _gaps(xp, r, v, hib)
+            bracket = gap if bracket is None else bracket + gap
+            member = cell if member is None else member | cell
+        if group_reduction == "mean":
+            per_class = _masked_mean(xp, bracket, member, axis=-2)
+        else:
+            per_class = xp.max(xp.where(member, bracket, xp.zeros_like(bracket)), axis=-2)
+        has = xp.any(member, axis=-2)
+    return _masked_mean(xp, per_class, has, axis=-1), rates, valid
+
+
 def violation_from_stats(
     task: Task,
     stats: _Sums,
@@ -372,38 +428,15 @@ def violation_from_stats(
         raise ValueError(f"include_fpr must be a bool, got {include_fpr!r}")
     if scale is not None and not isinstance(scale, RunningScale):
         scale = check_positive(scale, "scale")
-    rates, valid = group_rates(task, stats, regression_score=regression_score)
-    xp = namespace(next(iter(rates.values())))
-
-    if task.kind == "regression":
-        terms = [(xp.reshape(rates["score"], (-1, 1)), xp.reshape(valid["score"], (-1, 1)), True)]
-    else:
-        terms = [(rates["tpr"], valid["tpr"], True)]
-        if include_fpr:
-            terms.append((rates["fpr"], valid["fpr"], False))
-
-    if symmetric:
-        per_class = None
-        has = None
-        for r, v, _ in terms:
-            d, ok = _range(xp, r, v)
-            per_class = d if per_class is None else per_class + d
-            has = ok if has is None else has | ok
-    else:
-        bracket = None
-        member = None
-        for r, v, hib in terms:
-            gap, cell = _gaps(xp, r, v, hib)
-            bracket = gap if bracket is None else bracket + gap
-            member = cell if member is None else member | cell
-        assert bracket is not None and member is not None
-        if group_reduction == "mean":
-            per_class = _masked_mean(xp, bracket, member, axis=0)
-        else:
-            per_class = xp.max(xp.where(member, bracket, xp.zeros_like(bracket)), axis=0)
-        has = xp.any(member, axis=0)
-    assert per_class is not None and has is not None
-    raw = _masked_mean(xp, per_class, has, axis=0)
+    _check_score(regression_score)
+    xp = namespace(next(iter(stats.sums.values())))
+    raws, rates, valid = stacked_violations(
+        xp, task.kind, {k: v[None, ...] for k, v in stats.sums.items()}, symmetric=symmetric,
+        group_reduction=group_reduction, include_fpr=include_fpr,
+        regression_score=regression_score)
+    raw = raws[0]
+    rates = {k: v[0, ...] for k, v in rates.items()}
+    valid = {k: v[0, ...] for k, v in valid.items()}
 
     if scale is None:
         value = raw
