@@ -8,7 +8,7 @@ The main object is :class:`FairMT`; :func:`make_method` builds it and the baseli
 from ._fairmt import FairMT, FairMTRecord, FairMTStep
 from ._losses import MaskedLoss, check_batch, masked_task_loss
 from ._methods import METHODS, make_method
-from ._trainer import Batch, Trainer, as_batch
+from .trainer import Batch, Trainer, as_batch
 
 __all__ = [
     "METHODS",
