@@ -116,8 +116,9 @@ def cold_table(Ts: list[int], kinds: list[str], n_inst: int, repeat: int, n_cvx:
     print("\n### Cold solves\n")
     print("| T | K | active_set | active_set, check_input=False | Python path (no kernel) | "
           "daqp (cold) | cvxpy (compiled) | ratio to daqp | ratio to daqp, no checks | "
-          "cvxpy / active_set | max (f_ours − f_best) / s | max (f_daqp − f_ours) / s |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "cvxpy / active_set | max (f_ours − f_best) / s | max (f_daqp − f_ours) / s | "
+          "mean nit (Python path) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for T in Ts:
         for kind in kinds:
             rng = np.random.default_rng(1000 * T + len(kind))
@@ -133,8 +134,11 @@ def cold_table(Ts: list[int], kinds: list[str], n_inst: int, repeat: int, n_cvx:
             cvx = ParametricSimplexQP(T)
             t_cv = []
             worst = worst_dq = 0.0
+            nits, nits_py = [], []
             for i, (K, b) in enumerate(probs):
                 ours = solve_simplex_qp(K, b)
+                nits.append(ours.nit)
+                nits_py.append(python_path(K, b).nit)
                 xd, _ = dq.solve(K, b)
                 xd = np.maximum(xd, 0.0)
                 xd /= xd.sum()
@@ -154,7 +158,8 @@ def cold_table(Ts: list[int], kinds: list[str], n_inst: int, repeat: int, n_cvx:
             print(f"| {T} | {kind} | {fmt_us(m_as)} | {fmt_us(m_nc)} | {fmt_us(m_py)} | "
                   f"{fmt_us(m_dq)} | "
                   f"{fmt_us(m_cv)} | {m_as / m_dq:.1f}× | {m_nc / m_dq:.1f}× | "
-                  f"{m_cv / m_as:.0f}× | {worst:.1e} | {worst_dq:.1e} |")
+                  f"{m_cv / m_as:.0f}× | {worst:.1e} | {worst_dq:.1e} | "
+                  f"{np.mean(nits):.1f} ({np.mean(nits_py):.1f}) |")
 
 
 def warm_table(Ts: list[int], kinds: list[str], n_steps: int, repeat: int) -> None:
@@ -233,8 +238,11 @@ def fw_table(Ts: list[int], n_inst: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="few instances and repeats")
+    ap.add_argument("--T", type=int, nargs="+", default=[10, 40, 100], help="problem sizes")
+    ap.add_argument("--tables", nargs="+", default=["cold", "warm", "fw"],
+                    choices=["cold", "warm", "fw"], help="which tables to print")
     args = ap.parse_args()
-    Ts = [10, 40, 100]
+    Ts = args.T
     if args.quick:
         n_inst, repeat, n_cvx, n_steps, n_fw = 3, 2, 2, 4, 3
     else:
@@ -245,9 +253,12 @@ def main() -> None:
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     print(f"Compiled active-set kernel: {kern}; load average at start: {load}")
     kinds = ["gram", "biased", "singular", "ill"]
-    cold_table(Ts, kinds, n_inst, repeat, n_cvx)
-    warm_table(Ts, kinds, n_steps, repeat)
-    fw_table(Ts, n_fw)
+    if "cold" in args.tables:
+        cold_table(Ts, kinds, n_inst, repeat, n_cvx)
+    if "warm" in args.tables:
+        warm_table(Ts, kinds, n_steps, repeat)
+    if "fw" in args.tables:
+        fw_table(Ts, n_fw)
     if hasattr(os, "getloadavg"):
         print(f"\nload average at the end: {os.getloadavg()}")
 

@@ -49,6 +49,11 @@ def closed_form_t2(K: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.array([t, 1.0 - t])
 
 
+def _record(trace: list[tuple[int, ...]], F: np.ndarray) -> None:
+    """Append the working set ``F`` (sorted) to ``trace``."""
+    trace.append(tuple(sorted(int(i) for i in F)))
+
+
 def _kkt_inverse(K: np.ndarray, F: np.ndarray) -> np.ndarray | None:
     """Inverse of M_F, or None if M_F is (numerically) singular."""
     k = F.size
@@ -57,13 +62,10 @@ def _kkt_inverse(K: np.ndarray, F: np.ndarray) -> np.ndarray | None:
     M[0, 1:] = 1.0
     M[1:, 0] = 1.0
     M[1:, 1:] = K[np.ix_(F, F)]
-    try:
-        N = np.linalg.inv(M)
-    except np.linalg.LinAlgError:
+    _, _, N, info = lapack.dgesv(M, np.eye(k + 1), overwrite_a=1, overwrite_b=1)
+    if info != 0 or not float(np.max(np.abs(N))) * max(1.0, k) <= 1e12:  # also NaN
         return None
-    if not np.all(np.isfinite(N)) or float(np.max(np.abs(N))) * max(1.0, k) > 1e12:
-        return None
-    return N
+    return np.ascontiguousarray(N)
 
 
 def _affine_basis_keep(K: np.ndarray, F: np.ndarray, j: int) -> np.ndarray:
@@ -115,12 +117,16 @@ def active_set_qp(
     max_iter: int,
     support: np.ndarray | None = None,
     x0: np.ndarray | None = None,
+    trace: list[tuple[int, ...]] | None = None,
 ) -> tuple[np.ndarray, int, int, str]:
     """Run the primal active-set method.
 
     Returns ``(x, nit, status, message)`` with status 0 (optimal) or 1 (iteration limit).
     ``support`` (sorted int indices) and ``x0`` (a feasible point supported on it) warm-start
-    the method; otherwise it starts at the best vertex.
+    the method; otherwise it starts at the best vertex. The index that enters is the one of
+    most negative bound multiplier per unit ``K``-length of its edge ``e_j - x`` (steepest
+    edge: ``mu_j^2 / (K_jj - 2 (Kx)_j + x'Kx)`` largest, O(1) per index from the gradient).
+    ``trace``, if given, receives every working set (sorted indices) the method visits.
     """
     T = K.shape[0]
     x = np.zeros(T)
@@ -139,6 +145,8 @@ def active_set_qp(
         N = np.array([[-K[i0, i0], 1.0], [1.0, 0.0]])
         x[:] = 0.0
         x[i0] = 1.0
+    if trace is not None:
+        _record(trace, F)
 
     nit = 0
     updates = 0
@@ -148,6 +156,7 @@ def active_set_qp(
     rhs = np.empty(T + 1)
     rhs[0] = 1.0
     nb = -b
+    diag = K.diagonal()
     while True:
         # ---- move to the minimiser of the subproblem on F (dropping blocking indices)
         while True:
@@ -176,6 +185,8 @@ def active_set_qp(
             elif F[pos] == last_added:
                 banned.append(last_added)
             N, F = _drop(N, F, pos)
+            if trace is not None:
+                _record(trace, F)
             nit += 1
             updates += 1
             if nit >= max_iter:
@@ -199,6 +210,11 @@ def active_set_qp(
             return x, nit, 0, "optimal"
         if nit >= max_iter:
             return x, nit, 1, "iteration limit reached"
+        # steepest edge among the negative multipliers: |e_j - x|_K^2 = K_jj - 2 (Kx)_j + x'Kx
+        kx = g - b
+        cv = np.maximum(diag - 2.0 * kx + float(x @ kx), 1e-300)
+        score = np.where(mu < -tol, -(mu * mu) / cv, 0.0)
+        j = int(np.argmin(score))
         last_added = j
         # ---- add j to F
         k = F.size
@@ -214,6 +230,8 @@ def active_set_qp(
         if s > _SING:
             N = _add(N, w, s)
             F = np.append(F, j)
+            if trace is not None:
+                _record(trace, F)
         else:
             # zero (or negligible) curvature on F + {j}: d_F = -w_x, d_j = 1 is a descent
             # direction with slope g^T d = mu_j < 0 along which f is (nearly) linear
@@ -238,6 +256,8 @@ def active_set_qp(
             if F.size == 1:  # from vertex F[0] straight to vertex j
                 F = np.array([j], dtype=np.intp)
                 N = np.array([[-K[j, j], 1.0], [1.0, 0.0]])
+                if trace is not None:
+                    _record(trace, F)
                 continue
             N, F = _drop(N, F, pos)
             c = np.empty(F.size + 1)
@@ -261,6 +281,8 @@ def active_set_qp(
                     return x, nit, 1, "stopped: working set numerically singular"
                 N = Nf
                 updates = 0
+            if trace is not None:
+                _record(trace, F)
         if updates >= _REFRESH:
             Nf = _kkt_inverse(K, F)
             if Nf is not None:
@@ -310,13 +332,15 @@ def _affine_basis(K: np.ndarray, b: np.ndarray, F: np.ndarray) -> np.ndarray:
 
 
 def block_pivot(
-    K: np.ndarray, b: np.ndarray, inF: np.ndarray, *, tol: float, max_steps: int
+    K: np.ndarray, b: np.ndarray, inF: np.ndarray, *, tol: float, max_steps: int,
+    trace: list[tuple[int, ...]] | None = None,
 ) -> tuple[np.ndarray | None, np.ndarray | None, int]:
     """Block principal pivoting from the support mask ``inF``.
 
     Returns ``(x_opt, x_best, changes)``: ``x_opt`` is the optimum if found (else None);
     ``x_best`` is the iterate with the fewest infeasibilities (possibly infeasible, None when
-    every solve failed); ``changes`` counts the working-set exchanges made.
+    every solve failed); ``changes`` counts the working-set exchanges made. ``trace``, if
+    given, receives every working set solved on.
     """
     best_count = None
     x_best = None
@@ -327,6 +351,8 @@ def block_pivot(
         F = np.flatnonzero(inF)
         if F.size == 0:
             break
+        if trace is not None:
+            _record(trace, F)
         z = _solve_on(K, b, F)
         if z is None:  # singular M_F: keep a maximal nonsingular part of F and retry
             F2 = _affine_basis(K, b, F)
@@ -336,6 +362,8 @@ def block_pivot(
             inF[F2] = True
             F = F2
             changes += 1
+            if trace is not None:
+                _record(trace, F)
             z = _solve_on(K, b, F)
             if z is None:
                 break
@@ -372,13 +400,18 @@ def solve_active_set(
     block_steps: int = 8,
     polish: bool = True,
     roundoff_gap: float = 1e-10,
+    trace: list[tuple[int, ...]] | None = None,
 ) -> tuple[np.ndarray, int, int, str]:
     """Block pivoting from ``support``, then the exact primal method.
 
     Without a warm start, the first working set is the best vertex ``i0`` plus every index
     whose bound multiplier is negative there (``g_j < g_i0`` at ``x = e_i0``): one block step
     from the vertex, which is all indices when the solution is dense and a few when it is
-    sparse (``b`` dominating).
+    sparse (``b`` dominating). ``trace``, if given, receives every working set visited (block
+    steps, the primal method, the proximal refinement), in order.
+
+    This is the reference implementation; the compiled kernel (``_qpkernel.c``) runs the same
+    steps in the same order.
     """
     T = K.shape[0]
     inF = np.zeros(T, dtype=bool)
@@ -389,7 +422,8 @@ def solve_active_set(
         g0 = K[:, i0] + b
         inF = g0 < g0[i0] - tol
         inF[i0] = True
-    x_opt, x_best, steps = block_pivot(K, b, inF, tol=tol, max_steps=min(block_steps, max_iter))
+    x_opt, x_best, steps = block_pivot(K, b, inF, tol=tol, max_steps=min(block_steps, max_iter),
+                                       trace=trace)
     if x_opt is not None:
         return x_opt, steps, 0, "optimal"
     start_support = None
@@ -414,7 +448,7 @@ def solve_active_set(
     if polish:
         budget = min(budget, 5 * T + 50)
     x, nit, status, msg = active_set_qp(
-        K, b, tol=tol, max_iter=budget, support=start_support, x0=start_x
+        K, b, tol=tol, max_iter=budget, support=start_support, x0=start_x, trace=trace
     )
     nit += steps
     if status == 0 and polish:  # verify on the scaled data: round-off in the inverse updates
@@ -423,7 +457,7 @@ def solve_active_set(
             status = 1
     if status != 0 and polish and nit < max_iter:
         x, n2, status, msg = _proximal_refinement(
-            K, b, x, tol=tol, max_iter=max_iter - nit, roundoff_gap=roundoff_gap
+            K, b, x, tol=tol, max_iter=max_iter - nit, roundoff_gap=roundoff_gap, trace=trace
         )
         nit += n2
     return x, nit, status, msg
@@ -441,12 +475,14 @@ def _proximal_refinement(
     tol: float,
     max_iter: int,
     roundoff_gap: float = _ROUNDOFF_GAP,
+    trace: list[tuple[int, ...]] | None = None,
 ) -> tuple[np.ndarray, int, int, str]:
     """Proximal-point iterations x+ = argmin f(a) + (rho/2)||a - x||^2 over the simplex.
 
     The fallback for numerically singular working sets (curvature near round-off): each
     subproblem has Hessian K + rho I (condition number <= 1/rho on the scaled data) and is
-    solved exactly by the active-set method, warm-started from the previous one. The iterates
+    solved exactly by the active-set method, warm-started from the previous one (its support
+    is the first block step's working set, its point the primal method's start). The iterates
     converge to a minimiser of the original problem (proximal-point method: the centre moves,
     so this is not a ridge); the loop stops when the Frank-Wolfe gap of the original problem
     is <= tol, or when it creeps at a gap below ``roundoff_gap`` (round-off level: 1e-10 of
@@ -463,7 +499,8 @@ def _proximal_refinement(
     outer = 0
     for outer in range(1, 1001):
         xn, k, _, _ = solve_active_set(
-            Kp, b - _RHO * x, tol=tol, max_iter=max(1, max_iter - nit), x0=x, polish=False
+            Kp, b - _RHO * x, tol=tol, max_iter=max(1, max_iter - nit),
+            support=np.flatnonzero(x > 0.0), x0=x, polish=False, trace=trace,
         )
         nit += k
         x = np.maximum(xn, 0.0)

@@ -1,4 +1,4 @@
-"""ctypes loader of the optional compiled active-set kernel (``fairmt_opt/_qpkernel.c``).
+"""ctypes loader of the optional compiled active-set kernel (``fairmt_opt/qp/_qpkernel.c``).
 
 ``KERNEL`` is a :class:`QPKernel`, or ``None`` when the shared object was not built (no C
 compiler at install time) or cannot be loaded; ``LOAD_ERROR`` then says why. Callers fall back
@@ -70,7 +70,7 @@ def load_kernel(path: Path | None, source: str, wrap: Callable[[ctypes.CDLL], T_
         return None, why
     try:
         return wrap(lib), ""
-    except AttributeError as exc:
+    except AttributeError as exc:  # a missing entry point (or, for the QP kernel, LAPACK)
         return None, f"cannot load {path}: {exc}"
 
 
@@ -85,18 +85,38 @@ def kernel_path() -> Path | None:
     return shared_object(Path(__file__).resolve().parent, "_qpkernel")
 
 
+def _lapack_pointers() -> tuple[int, int]:
+    """Addresses of SciPy's LAPACK ``dgesv`` and ``dpstrf`` (``scipy.linalg.cython_lapack``):
+    the kernel calls the very routines the Python implementation calls."""
+    from scipy.linalg import cython_lapack
+
+    api = ctypes.pythonapi
+    api.PyCapsule_GetName.restype = ctypes.c_char_p
+    api.PyCapsule_GetName.argtypes = [ctypes.py_object]
+    api.PyCapsule_GetPointer.restype = ctypes.c_void_p
+    api.PyCapsule_GetPointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
+    caps = cython_lapack.__pyx_capi__  # type: ignore[attr-defined]
+    out = []
+    for name in ("dgesv", "dpstrf"):
+        cap = caps[name]
+        out.append(int(api.PyCapsule_GetPointer(cap, api.PyCapsule_GetName(cap))))
+    return out[0], out[1]
+
+
 class Buffers(NamedTuple):
     """Input, output and work buffers of one problem size (one thread), fixed addresses."""
 
-    K: np.ndarray      # (T, T) input, C order
+    K: np.ndarray      # (T, T) input copy (when the caller's K cannot be read in place)
     b: np.ndarray      # (T,) input
     warm: np.ndarray   # (T,) input
     x: np.ndarray      # (T,) output
     g: np.ndarray      # (T,) output: K x + b
     info: np.ndarray   # (8,) output: b'x, max|K|, max|b|, proximal gap, outer steps, nit, mode
-    iinfo: np.ndarray  # (2,) output: nit, mode
-    ctx: int           # address of the array of the buffers' addresses
-    keep: tuple[np.ndarray, ...]  # that array and the work arrays (kept alive here)
+    iinfo: np.ndarray  # (4,) nit, mode (out); trace capacity (in), trace length (out)
+    ptrs: np.ndarray   # (10,) the addresses the kernel reads (K and trace change per call)
+    ctx: int           # address of ptrs
+    kaddr: int         # address of the K buffer
+    keep: tuple[np.ndarray, ...]  # the work arrays (kept alive here)
 
 
 class QPKernel:
@@ -107,16 +127,21 @@ class QPKernel:
         vp, ci, cd = ctypes.c_void_p, ctypes.c_int, ctypes.c_double
         fn = lib.fairmt_qp_solve
         fn.restype = ci
-        fn.argtypes = [ci, vp, vp, vp, cd, ci, ci, vp, vp, vp, vp, vp, vp]
-        ctx = lib.fairmt_qp_solve_ctx
-        ctx.restype = ci
-        ctx.argtypes = [vp, ci, cd, ci, ci]
+        fn.argtypes = [vp, ci, cd, ci, ci, cd]
         ws = lib.fairmt_qp_work_size
         ws.restype = ci
         ws.argtypes = [ci, ci]
-        self.solve_raw = fn
-        #: ``solve(ctx, T, tol, max_iter, flags)``, flags: 1 use b, 2 use warm, 4 check input
-        self.solve = ctx
+        setl = lib.fairmt_qp_set_lapack
+        setl.restype = None
+        setl.argtypes = [vp, vp]
+        try:
+            gesv, pstrf = _lapack_pointers()
+        except (ImportError, KeyError, AttributeError, ValueError) as exc:
+            raise AttributeError(f"no LAPACK from scipy.linalg.cython_lapack: {exc}") from exc
+        setl(gesv, pstrf)
+        #: ``solve(ctx, T, tol, max_iter, flags, roundoff_gap)``, flags: 1 use b, 2 use warm,
+        #: 4 check input
+        self.solve = fn
         self._work_size = ws
         self._local = threading.local()
 
@@ -131,13 +156,14 @@ class QPKernel:
             K = np.zeros((T, T))
             b, warm, x, g = (np.zeros(T) for _ in range(4))
             info = np.zeros(8)
-            iinfo = np.zeros(2, dtype=np.intc)
+            iinfo = np.zeros(4, dtype=np.intc)
             work = np.empty(int(self._work_size(T, 0)))
             iwork = np.empty(int(self._work_size(T, 1)), dtype=np.intc)
             arrays = (K, b, warm, x, g, info, iinfo, work, iwork)
-            ptrs = np.array([a.ctypes.data for a in arrays], dtype=np.intp)
-            bufs = Buffers(K, b, warm, x, g, info, iinfo, ptrs.ctypes.data, (ptrs, work, iwork))
-            if sum(v.keep[1].size for v in cache.values()) + work.size > _MAX_CACHED:
+            ptrs = np.array([a.ctypes.data for a in arrays] + [0], dtype=np.intp)
+            bufs = Buffers(K, b, warm, x, g, info, iinfo, ptrs, ptrs.ctypes.data, K.ctypes.data,
+                           (work, iwork))
+            if sum(v.keep[0].size for v in cache.values()) + work.size > _MAX_CACHED:
                 cache.clear()  # bound the memory held per thread
             cache[T] = bufs
         return bufs

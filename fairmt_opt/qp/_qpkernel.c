@@ -1,21 +1,20 @@
-/* Compiled fast path of the primal active-set method for
+/* Compiled accelerator of the active-set method of fairmt_opt/qp/_active_set.py for
  *
  *     min 1/2 x'Kx + b'x   subject to   x >= 0, 1'x = 1        (K symmetric PSD, maybe singular)
  *
- * The same algorithm as fairmt_opt/_qp_active_set.py (active_set_qp): the working set F keeps
- * the KKT matrix M_F = [[0, 1'], [1, K_FF]] nonsingular; its inverse N is bordered when an index
- * is added and downdated (Schur complement) when one is dropped; a zero-curvature direction of a
- * singular K is followed by an exact line search to the next bound (no ridge). Two choices
- * differ from the Python implementation (neither affects exactness or termination): the index
- * added is the one of most negative multiplier per unit K-length of its edge e_j - x (a cheap
- * steepest-edge rule; the Python one takes the most negative multiplier), and a cold start
- * begins at the barycentre of a smaller first working set (the better half of the candidates,
- * by the same rule), not at the vertex with all of them. Plain C99 + libm,
- * no Python headers: loaded with ctypes by fairmt_opt/_qp_kernel.py.
+ * This file runs exactly the algorithm of solve_active_set (the readable reference), step for
+ * step and in the same order: block principal pivoting from the best vertex's first block (or
+ * from a warm start), then the primal active-set method (bordered inverse of the KKT matrix,
+ * Schur downdates, steepest-edge entering index, zero-curvature steps with an exact line
+ * search, bans of stalled indices, rebuilds every 60 updates), the verification of the
+ * Frank-Wolfe gap and the proximal-point refinement. The dense factorisations are the same
+ * LAPACK routines (dgesv, dpstrf) as the Python code: the loader passes SciPy's through
+ * fairmt_qp_set_lapack. Only the order of floating-point sums differs (products with K), so
+ * the iterates agree to round-off and the working sets are the same where the solution is
+ * unique. Plain C99 + libm, no Python headers: loaded with ctypes by fairmt_opt/qp/_kernel.py.
  *
- * Entry point: fairmt_qp_solve (see the comment above it). Every result other than a clean,
- * verified optimum is reported by a nonzero return code; the caller then runs the Python
- * implementation, so correctness never depends on this file.
+ * Every result other than a verified optimum is reported by a nonzero return code; the caller
+ * then runs the Python implementation, so correctness never depends on this file.
  */
 #include <math.h>
 #include <stddef.h>
@@ -30,8 +29,7 @@
 
 /* On x86-64 Linux with GCC (or Clang), the entry point is also compiled for x86-64-v3 (AVX2,
  * FMA) and the loader picks the variant the CPU supports (target_clones); everything it calls
- * is inlined into it (flatten) so that the inner loops use the wider vectors. Define
- * FQP_NO_CLONES to build the baseline version only. */
+ * is inlined into it (flatten). Define FQP_NO_CLONES to build the baseline version only. */
 #if !defined(FQP_NO_CLONES) && defined(__x86_64__) && defined(__linux__) && defined(__GLIBC__) && \
     (defined(__clang__) ? __clang_major__ >= 14 : (defined(__GNUC__) && __GNUC__ >= 11))
 #define FQP_CLONES __attribute__((target_clones("arch=x86-64-v3", "default"), flatten))
@@ -39,20 +37,40 @@
 #define FQP_CLONES
 #endif
 
-#define FQP_SING 1e-9     /* curvature (relative to max|K| = 1) treated as zero */
-#define FQP_REFRESH 60    /* rebuild the inverse after this many updates */
+/* the constants of _active_set.py */
+#define FQP_SING 1e-9     /* _SING: curvature (relative to max|K| = 1) treated as zero */
+#define FQP_REFRESH 60    /* _REFRESH: rebuild the inverse after this many updates */
 #define FQP_STAT_TOL 1e-12
+#define FQP_RHO 1e-8      /* _RHO: proximal weight */
+#define FQP_BLOCK_STEPS 8 /* block_steps of solve_active_set */
+
+/* LAPACK (Fortran calling convention, as exported by scipy.linalg.cython_lapack) */
+typedef void (*dgesv_t)(int *n, int *nrhs, double *a, int *lda, int *ipiv, double *b, int *ldb,
+                        int *info);
+typedef void (*dpstrf_t)(char *uplo, int *n, double *a, int *lda, int *piv, int *rank,
+                         double *tol, double *work, int *info);
+static dgesv_t lp_dgesv = NULL;
+static dpstrf_t lp_dpstrf = NULL;
+
+/* Set the LAPACK routines (once, by the loader, before any solve). */
+FQP_EXPORT void fairmt_qp_set_lapack(void *gesv, void *pstrf) {
+    lp_dgesv = (dgesv_t)gesv;
+    lp_dpstrf = (dpstrf_t)pstrf;
+}
 
 typedef struct {
     int T, ld;           /* problem size, leading dimension of N (T + 1) */
-    const double *K;     /* scaled symmetric K, row-major T x T */
-    const double *b;     /* scaled b */
-    double *N, *N2;      /* inverse of M_F and a spare for rebuilds, ld x ld */
-    double *z, *c, *w;   /* vectors of length T + 1 */
-    double *g;           /* scaled gradient, length T */
-    int *F, *inF, *ban, *banlist;
+    const double *K;     /* scaled symmetric K (or K + rho I), row-major T x T */
+    const double *b;     /* scaled b (or the proximal subproblem's) */
+    double *N;           /* inverse of M_F, ld x ld, row-major */
+    double *M, *R;       /* LAPACK scratch, ld x ld each */
+    double *z, *c, *w, *u;  /* vectors of length ld */
+    double *g;           /* gradient, length T */
+    double *xb, *xt;     /* best block iterate, block iterate / scratch, length T */
+    int *F, *inF, *ban, *banlist, *ipiv;  /* primal working set, bans, LAPACK pivots */
+    int *bmask, *bF, *list, *tmask, *sF;  /* block working set, scratch lists and mask */
     int k, nban;
-    int upd;             /* inverse updates since N was last built from scratch */
+    int *trace, ntrace, cap;  /* working sets visited (sorted indices, -1 after each) */
 } ws_t;
 
 /* x'y with independent partial sums (a plain reduction loop is not vectorised without
@@ -74,99 +92,253 @@ static double dot(const double *x, const double *y, int n) {
     return ((a0 + a4) + (a1 + a5)) + ((a2 + a6) + (a3 + a7));
 }
 
-/* N <- inverse of M_{j} */
-static void vertex_inverse(double *N, int ld, const double *K, int T, int j) {
-    N[0] = -K[(size_t)j * T + j];
-    N[1] = 1.0;
-    N[ld] = 1.0;
-    N[ld + 1] = 0.0;
+/* ---------------------------------------------------------------- trace */
+static void rec_put(ws_t *W, int v) {
+    if (W->ntrace < W->cap) W->trace[W->ntrace] = v;
+    ++W->ntrace;
 }
 
-/* c = (1, K[F, j]), w = N c, returns s = K_jj - c'w (Schur complement of M_{F+j}). */
-static double schur(const double *N, int ld, int k, const double *K, int T, const int *F, int j,
-                    double *c, double *w) {
-    const double *Kj = K + (size_t)j * T;
-    c[0] = 1.0;
-    for (int p = 0; p < k; ++p) c[p + 1] = Kj[F[p]];
-    double s = Kj[j];
-    for (int r = 0; r <= k; ++r) {
-        const double acc = dot(N + (size_t)r * ld, c, k + 1);
-        w[r] = acc;
-        s -= c[r] * acc;
+/* _record(trace, F) for the working set held in the mask m */
+static void rec_mask(ws_t *W, const int *m) {
+    if (!W->trace) return;
+    for (int t = 0; t < W->T; ++t)
+        if (m[t]) rec_put(W, t);
+    rec_put(W, -1);
+}
+
+/* _record for a sorted list */
+static void rec_list(ws_t *W, const int *F, int k) {
+    if (!W->trace) return;
+    for (int p = 0; p < k; ++p) rec_put(W, F[p]);
+    rec_put(W, -1);
+}
+
+/* ---------------------------------------------------------------- products with K */
+/* g = K x + b for x supported on F (k entries; K symmetric: rows of K instead of columns) */
+static void grad_on(const double *K, const double *b, int T, const int *F, int k,
+                    const double *x, double *g) {
+    memcpy(g, b, (size_t)T * sizeof(double));
+    int p = 0;
+    for (; p + 4 <= k; p += 4) {
+        const double x0 = x[F[p]], x1 = x[F[p + 1]], x2 = x[F[p + 2]], x3 = x[F[p + 3]];
+        const double *K0 = K + (size_t)F[p] * T, *K1 = K + (size_t)F[p + 1] * T;
+        const double *K2 = K + (size_t)F[p + 2] * T, *K3 = K + (size_t)F[p + 3] * T;
+        for (int t = 0; t < T; ++t) g[t] += (x0 * K0[t] + x1 * K1[t]) + (x2 * K2[t] + x3 * K3[t]);
     }
-    return s;
+    for (; p < k; ++p) {
+        const double xi = x[F[p]];
+        const double *Ki = K + (size_t)F[p] * T;
+        for (int t = 0; t < T; ++t) g[t] += xi * Ki[t];
+    }
 }
 
-/* Border N (size k + 1) with the new index: w = N c, s the Schur complement. */
-static void border(double *N, int ld, int k, const double *w, double s) {
-    const double inv = 1.0 / s;
+/* g = K x + b for any x (the support of x is gathered into list) */
+static void grad_full(const double *K, const double *b, int T, const double *x, double *g,
+                      int *list) {
+    int k = 0;
+    for (int t = 0; t < T; ++t)
+        if (x[t] != 0.0) list[k++] = t;
+    grad_on(K, b, T, list, k, x, g);
+}
+
+/* ---------------------------------------------------------------- dense solves (LAPACK) */
+/* M = [[0, 1'], [1, K_FF]] into W->M (compact, leading dimension k + 1; symmetric, so the
+ * row-major layout is also LAPACK's column-major one) */
+static void kkt_matrix(ws_t *W, const int *F, int k) {
+    const int n = k + 1, T = W->T;
+    double *M = W->M;
+    M[0] = 0.0;
+    for (int q = 1; q < n; ++q) { M[q] = 1.0; M[(size_t)q * n] = 1.0; }
+    for (int p = 0; p < k; ++p) {
+        const double *Kp = W->K + (size_t)F[p] * T;
+        double *Mp = M + (size_t)(p + 1) * n + 1;
+        for (int q = 0; q < k; ++q) Mp[q] = Kp[F[q]];
+    }
+}
+
+/* _kkt_inverse: N = inverse of M_F (dgesv against the identity), refused (-1) when singular,
+ * not finite or max|N| max(1, k) > 1e12. */
+static int kkt_inverse(ws_t *W, const int *F, int k) {
+    int n = k + 1, info = 0;
+    kkt_matrix(W, F, k);
+    double *R = W->R;
+    memset(R, 0, (size_t)n * n * sizeof(double));
+    for (int i = 0; i < n; ++i) R[(size_t)i * n + i] = 1.0;
+    lp_dgesv(&n, &n, W->M, &n, W->ipiv, R, &n, &info);
+    if (info != 0) return -1;
+    double mx = 0.0;
+    for (size_t i = 0; i < (size_t)n * n; ++i) {
+        const double v = fabs(R[i]);
+        if (!(v <= mx)) mx = v;  /* NaN propagates */
+    }
+    if (!(mx * (k > 1 ? (double)k : 1.0) <= 1e12)) return -1;
+    const int ld = W->ld;
+    for (int r = 0; r < n; ++r)  /* R is column-major: N[r][c] = R[r + c n] */
+        for (int c = 0; c < n; ++c) W->N[(size_t)r * ld + c] = R[r + (size_t)c * n];
+    return 0;
+}
+
+/* _solve_on: z = (nu, x_F) solving M_F z = (1, -b_F); -1 if singular or max|z| >= 1e8 */
+static int solve_on(ws_t *W, const int *F, int k, double *z) {
+    int n = k + 1, one = 1, info = 0;
+    kkt_matrix(W, F, k);
+    z[0] = 1.0;
+    for (int p = 0; p < k; ++p) z[p + 1] = -W->b[F[p]];
+    lp_dgesv(&n, &one, W->M, &n, W->ipiv, z, &n, &info);
+    if (info != 0) return -1;
+    double mx = 0.0;
+    for (int i = 0; i < n; ++i) {
+        const double v = fabs(z[i]);
+        if (!(v <= mx)) mx = v;
+    }
+    return mx < 1e8 ? 0 : -1;
+}
+
+/* Pivoted Cholesky (dpstrf) of the Gram matrix of the differences K-rows of rest (m entries)
+ * to the reference index r: the rank and the pivots (1-based, in W->ipiv); -1 if LAPACK
+ * reports an illegal argument. gmax receives the largest diagonal entry. */
+static int gram_pstrf(ws_t *W, int r, const int *rest, int m, double rtol, int rel, int *rank,
+                      double *gmax_out) {
+    const int T = W->T;
+    const double *K = W->K;
+    double *G = W->M;
+    const double krr = K[(size_t)r * T + r];
+    double *k0 = W->u;
+    for (int a = 0; a < m; ++a) k0[a] = K[(size_t)rest[a] * T + r];
+    double gmax = -INFINITY;
+    for (int a = 0; a < m; ++a) {
+        const double *Ka = K + (size_t)rest[a] * T;
+        double *Ga = G + (size_t)a * m;
+        for (int q = 0; q < m; ++q) Ga[q] = ((Ka[rest[q]] - k0[a]) - k0[q]) + krr;
+        if (Ga[a] > gmax || a == 0) gmax = Ga[a];
+    }
+    *gmax_out = gmax;
+    if (!(gmax > FQP_SING)) return 1;
+    int n = m, info = 0;
+    double tol = rel ? rtol * gmax : rtol;
+    char uplo = 'U';
+    lp_dpstrf(&uplo, &n, G, &n, W->ipiv, rank, &tol, W->R, &info);
+    return info < 0 ? -1 : 0;
+}
+
+/* _affine_basis: a largest subset of F (sorted, k entries) with M nonsingular, sorted, into
+ * out; returns its size. */
+static int affine_basis(ws_t *W, const int *F, int k, int *out) {
+    const int T = W->T;
+    int i0 = F[0];
+    double best = INFINITY;
+    for (int p = 0; p < k; ++p) {
+        const int i = F[p];
+        const double v = 0.5 * W->K[(size_t)i * T + i] + W->b[i];
+        if (v < best || p == 0) { best = v; i0 = i; }
+    }
+    int m = 0;
+    int *rest = W->list;
+    for (int p = 0; p < k; ++p)
+        if (F[p] != i0) rest[m++] = F[p];
+    if (m == 0) { for (int p = 0; p < k; ++p) out[p] = F[p]; return k; }
+    int rank = 0;
+    double gmax;
+    const int st = gram_pstrf(W, i0, rest, m, 1e-9, 1, &rank, &gmax);
+    if (st != 0) { out[0] = i0; return 1; }
+    /* sorted union of rest[piv[:rank] - 1] and i0, through a mask */
+    int *tm = W->tmask;
+    for (int t = 0; t < T; ++t) tm[t] = 0;
+    tm[i0] = 1;
+    for (int a = 0; a < rank; ++a) tm[rest[W->ipiv[a] - 1]] = 1;
+    int n = 0;
+    for (int t = 0; t < T; ++t)
+        if (tm[t]) out[n++] = t;
+    return n;
+}
+
+/* _affine_basis_keep: a maximal subset of F (k entries, in order, j among them) containing j
+ * with M nonsingular, in the order keep + [j], into out; returns its size. */
+static int affine_basis_keep(ws_t *W, const int *F, int k, int j, int *out) {
+    int m = 0;
+    int *rest = W->list;
+    for (int p = 0; p < k; ++p)
+        if (F[p] != j) rest[m++] = F[p];
+    int n = 0;
+    if (m > 0) {
+        int rank = 0;
+        double gmax;
+        const int st = gram_pstrf(W, j, rest, m, FQP_SING, 0, &rank, &gmax);
+        if (st == 0)
+            for (int a = 0; a < rank; ++a) out[n++] = rest[W->ipiv[a] - 1];
+    }
+    out[n++] = j;
+    return n;
+}
+
+/* ---------------------------------------------------------------- bordered inverse */
+/* N <- inverse of M_{j} */
+static void vertex_inverse(ws_t *W, int j) {
+    double *N = W->N;
+    N[0] = -W->K[(size_t)j * W->T + j];
+    N[1] = 1.0;
+    N[W->ld] = 1.0;
+    N[W->ld + 1] = 0.0;
+}
+
+/* c = (1, K[F, j]), w = N c; returns s = K_jj - c'w */
+static double schur(ws_t *W, int j) {
+    const int k = W->k, ld = W->ld;
+    const double *Kj = W->K + (size_t)j * W->T;
+    double *c = W->c, *w = W->w;
+    c[0] = 1.0;
+    for (int p = 0; p < k; ++p) c[p + 1] = Kj[W->F[p]];
+    for (int r = 0; r <= k; ++r) w[r] = dot(W->N + (size_t)r * ld, c, k + 1);
+    return Kj[j] - dot(c, w, k + 1);
+}
+
+/* _add: border N with the new index (w = N c, s the Schur complement) */
+static void border(ws_t *W, double s) {
+    const int k = W->k, ld = W->ld;
+    const double *w = W->w;
+    double *ws = W->u, *N = W->N;
+    for (int q = 0; q <= k; ++q) ws[q] = w[q] / s;
     for (int r = 0; r <= k; ++r) {
         double *Nr = N + (size_t)r * ld;
-        const double wr = w[r] * inv;
-        for (int q = 0; q <= k; ++q) Nr[q] += wr * w[q];
-        Nr[k + 1] = -wr;
+        const double wr = w[r];
+        for (int q = 0; q <= k; ++q) Nr[q] += wr * ws[q];
+        Nr[k + 1] = -ws[r];
     }
     double *Nl = N + (size_t)(k + 1) * ld;
-    for (int q = 0; q <= k; ++q) Nl[q] = -w[q] * inv;
-    Nl[k + 1] = inv;
+    for (int q = 0; q <= k; ++q) Nl[q] = -ws[q];
+    Nl[k + 1] = 1.0 / s;
 }
 
-/* Remove F[pos] (row/column pos + 1 of N). If z is not NULL it holds N rhs on entry and the
- * solution of the reduced system on return (O(k): z_A - N_Aq z_q / N_qq). Returns 0, or -1 on
- * a zero pivot. */
-static int drop(ws_t *W, int pos, double *z) {
+/* _drop: remove F[pos] (row/column pos + 1 of N) by a Schur downdate */
+static void drop(ws_t *W, int pos) {
     const int ld = W->ld, k = W->k, q = pos + 1, last = k;
     double *N = W->N;
     if (q != last) {
         for (int c = 0; c <= k; ++c) {
-            double t = N[(size_t)q * ld + c];
+            const double t = N[(size_t)q * ld + c];
             N[(size_t)q * ld + c] = N[(size_t)last * ld + c];
             N[(size_t)last * ld + c] = t;
         }
         for (int r = 0; r <= k; ++r) {
-            double t = N[(size_t)r * ld + q];
+            const double t = N[(size_t)r * ld + q];
             N[(size_t)r * ld + q] = N[(size_t)r * ld + last];
             N[(size_t)r * ld + last] = t;
         }
-        int t = W->F[pos];
+        const int t = W->F[pos];
         W->F[pos] = W->F[k - 1];
         W->F[k - 1] = t;
-        if (z) {
-            const double tz = z[q];
-            z[q] = z[last];
-            z[last] = tz;
-        }
     }
     const double *Nl = N + (size_t)last * ld;
     const double piv = Nl[last];
-    if (!(piv != 0.0) || !isfinite(piv)) return -1;
-    if (z) {
-        const double f = z[last] / piv;
-        for (int r = 0; r < last; ++r) z[r] -= N[(size_t)r * ld + last] * f;
-    }
+    double *u = W->u;
+    for (int c = 0; c < last; ++c) u[c] = Nl[c] / piv;
     for (int r = 0; r < last; ++r) {
         double *Nr = N + (size_t)r * ld;
-        const double f = Nr[last] / piv;
-        for (int c = 0; c < last; ++c) Nr[c] -= f * Nl[c];
+        const double f = Nr[last];
+        for (int c = 0; c < last; ++c) Nr[c] -= f * u[c];
     }
     W->inF[W->F[k - 1]] = 0;
     W->k = k - 1;
-    return 0;
-}
-
-/* Rebuild the inverse of M_F from scratch by bordering (into N2, swapped in on success). */
-static int rebuild(ws_t *W) {
-    const int k = W->k, ld = W->ld;
-    double *N2 = W->N2;
-    vertex_inverse(N2, ld, W->K, W->T, W->F[0]);
-    for (int p = 1; p < k; ++p) {
-        double s = schur(N2, ld, p, W->K, W->T, W->F, W->F[p], W->c, W->w);
-        if (!(s > FQP_SING)) return -1;
-        border(N2, ld, p, W->w, s);
-    }
-    W->N2 = W->N;
-    W->N = N2;
-    return 0;
 }
 
 static void clear_ban(ws_t *W) {
@@ -181,82 +353,137 @@ static void add_ban(ws_t *W, int j) {
     }
 }
 
-/* g = K x + b on the support F (scaled data): eight (then four) rows of K per pass over g (the loop is
- * bound by the loads and stores of g, and this is the most frequent O(T |F|) operation). */
-static void gradient(ws_t *W, const double *x) {
-    const int T = W->T, k = W->k;
-    const int *F = W->F;
-    const double *K = W->K;
-    double *g = W->g;
-    memcpy(g, W->b, (size_t)T * sizeof(double));
-    int p = 0;
-    for (; p + 8 <= k; p += 8) {
-        const double x0 = x[F[p]], x1 = x[F[p + 1]], x2 = x[F[p + 2]], x3 = x[F[p + 3]];
-        const double x4 = x[F[p + 4]], x5 = x[F[p + 5]], x6 = x[F[p + 6]], x7 = x[F[p + 7]];
-        const double *K0 = K + (size_t)F[p] * T, *K1 = K + (size_t)F[p + 1] * T;
-        const double *K2 = K + (size_t)F[p + 2] * T, *K3 = K + (size_t)F[p + 3] * T;
-        const double *K4 = K + (size_t)F[p + 4] * T, *K5 = K + (size_t)F[p + 5] * T;
-        const double *K6 = K + (size_t)F[p + 6] * T, *K7 = K + (size_t)F[p + 7] * T;
-        for (int t = 0; t < T; ++t)
-            g[t] += ((x0 * K0[t] + x1 * K1[t]) + (x2 * K2[t] + x3 * K3[t])) +
-                    ((x4 * K4[t] + x5 * K5[t]) + (x6 * K6[t] + x7 * K7[t]));
-    }
-    for (; p + 4 <= k; p += 4) {
-        const double x0 = x[F[p]], x1 = x[F[p + 1]], x2 = x[F[p + 2]], x3 = x[F[p + 3]];
-        const double *K0 = K + (size_t)F[p] * T, *K1 = K + (size_t)F[p + 1] * T;
-        const double *K2 = K + (size_t)F[p + 2] * T, *K3 = K + (size_t)F[p + 3] * T;
-        for (int t = 0; t < T; ++t) g[t] += (x0 * K0[t] + x1 * K1[t]) + (x2 * K2[t] + x3 * K3[t]);
-    }
-    for (; p < k; ++p) {
-        const double xi = x[F[p]];
-        if (xi == 0.0) continue;
-        const double *Ki = K + (size_t)F[p] * T;
-        for (int t = 0; t < T; ++t) g[t] += xi * Ki[t];
-    }
+static void set_F(ws_t *W, const int *F, int k) {
+    for (int t = 0; t < W->T; ++t) W->inF[t] = 0;
+    for (int p = 0; p < k; ++p) { W->F[p] = F[p]; W->inF[F[p]] = 1; }
+    W->k = k;
 }
 
-/* The primal active-set method from the working set in W (N, F, inF set up) and a feasible x
- * supported on F. Returns 0 (optimal), 1 (iteration budget), 2 (numerical trouble). */
-static int primal(ws_t *W, double *x, double tol, int max_iter, int *nit_out) {
+/* ---------------------------------------------------------------- block_pivot */
+/* Block principal pivoting from the mask W->bmask (solve_active_set's first phase). Returns 1
+ * with the optimum in x; else 0, with *have_best set when W->xb holds the iterate with the
+ * fewest infeasibilities. *changes counts the working-set exchanges. */
+static int block_pivot(ws_t *W, double tol, int max_steps, double *x, int *have_best,
+                       int *changes) {
+    const int T = W->T;
+    int *m = W->bmask, *bF = W->bF;
+    double *z = W->z, *g = W->g, *xt = W->xt;
+    int best_count = -1, stall = 0, ch = 0;
+    *have_best = 0;
+    for (int step = 0; step < max_steps; ++step) {
+        int k = 0;
+        for (int t = 0; t < T; ++t)
+            if (m[t]) bF[k++] = t;
+        if (k == 0) break;
+        rec_list(W, bF, k);
+        if (solve_on(W, bF, k, z) != 0) {  /* singular: a maximal nonsingular part of F */
+            const int k2 = affine_basis(W, bF, k, W->sF);
+            if (k2 == k) break;
+            for (int t = 0; t < T; ++t) m[t] = 0;
+            for (int p = 0; p < k2; ++p) { bF[p] = W->sF[p]; m[bF[p]] = 1; }
+            k = k2;
+            ++ch;
+            rec_list(W, bF, k);
+            if (solve_on(W, bF, k, z) != 0) break;
+        }
+        for (int t = 0; t < T; ++t) xt[t] = 0.0;
+        double xmin = INFINITY;
+        for (int p = 0; p < k; ++p) {
+            xt[bF[p]] = z[p + 1];
+            if (!(z[p + 1] >= xmin)) xmin = z[p + 1];
+        }
+        grad_on(W->K, W->b, T, bF, k, xt, g);  /* mu = g + nu off F (nu = z[0] = -lambda) */
+        const double nu = z[0];
+        int count = 0, negmu = 0;
+        for (int t = 0; t < T; ++t) {
+            if (m[t]) count += xt[t] < 0.0;
+            else if (g[t] + nu < -tol) ++negmu;
+        }
+        if (xmin >= 0.0 && negmu == 0) {
+            memcpy(x, xt, (size_t)T * sizeof(double));
+            *changes = ch;
+            return 1;
+        }
+        count += negmu;
+        if (best_count < 0 || count < best_count) {
+            best_count = count;
+            memcpy(W->xb, xt, (size_t)T * sizeof(double));
+            *have_best = 1;
+            stall = 0;
+        } else if (++stall >= 2) {
+            break;
+        }
+        for (int t = 0; t < T; ++t)
+            m[t] = m[t] ? !(xt[t] < 0.0) : (g[t] + nu < -tol);
+        ++ch;
+    }
+    *changes = ch;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- active_set_qp */
+/* The primal active-set method from the support sup (k0 entries, in order) and the point x0
+ * (NULL: the barycentre of sup; may be x itself), else from the best vertex. x receives the
+ * iterate. Returns 0 (optimal), 1 (iteration limit) or 2 (working set numerically singular). */
+static int active_set_qp(ws_t *W, double *x, double tol, int max_iter, const int *sup, int k0,
+                         const double *x0, int *nit_out) {
     const int T = W->T, ld = W->ld;
     const double *K = W->K, *b = W->b;
     double *z = W->z, *c = W->c, *w = W->w, *g = W->g;
     int *F = W->F, *inF = W->inF;
-    int nit = 0, last_added = -1;
-    int zok = 0;  /* z = N (1, -b_F) is up to date (kept by O(k) updates between rebuilds) */
-    W->nban = 0;
+    int ok = 0;
+    if (k0 > 0 && kkt_inverse(W, sup, k0) == 0) {
+        ok = 1;
+        set_F(W, sup, k0);
+        if (x0) {
+            for (int t = 0; t < T; ++t) x[t] = inF[t] ? x0[t] : 0.0;
+        } else {
+            for (int t = 0; t < T; ++t) x[t] = inF[t] ? 1.0 / k0 : 0.0;
+        }
+    }
+    if (!ok) {  /* cold start at the best vertex */
+        int i0 = 0;
+        double best = INFINITY;
+        for (int i = 0; i < T; ++i) {
+            const double v = 0.5 * K[(size_t)i * T + i] + b[i];
+            if (v < best) { best = v; i0 = i; }
+        }
+        set_F(W, &i0, 1);
+        vertex_inverse(W, i0);
+        for (int t = 0; t < T; ++t) x[t] = 0.0;
+        x[i0] = 1.0;
+    }
+    rec_mask(W, inF);
+    int nit = 0, updates = 0, last_added = -1, restarts = 0;
+    clear_ban(W);
+#define FQP_RET(code) do { *nit_out = nit; return (code); } while (0)
     for (;;) {
-        /* ---- move to the minimiser of the subproblem on F, dropping blocking indices */
+        /* ---- move to the minimiser of the subproblem on F (dropping blocking indices) */
         for (;;) {
             const int k = W->k;
-            const double *N = W->N;
-            if (!zok) {
-                c[0] = 1.0;
-                for (int p = 0; p < k; ++p) c[p + 1] = -b[F[p]];
-                for (int r = 0; r <= k; ++r) z[r] = dot(N + (size_t)r * ld, c, k + 1);
-                zok = 1;
-            }
-            double zsum = z[0], zmin = INFINITY;
-            for (int r = 1; r <= k; ++r) {
+            c[0] = 1.0;
+            for (int p = 0; p < k; ++p) c[p + 1] = -b[F[p]];
+            double zsum = 0.0, zmin = INFINITY;
+            for (int r = 0; r <= k; ++r) {
+                z[r] = dot(W->N + (size_t)r * ld, c, k + 1);
                 zsum += z[r];
-                if (z[r] < zmin) zmin = z[r];
+                if (r > 0 && !(z[r] >= zmin)) zmin = z[r];
             }
-            if (!isfinite(zsum)) { *nit_out = nit; return 2; }
+            if (!isfinite(zsum)) FQP_RET(2);
             if (zmin >= 0.0) {
                 for (int p = 0; p < k; ++p) x[F[p]] = z[p + 1];
                 break;
             }
-            /* ratio test along p = z - x_F */
             int pos = -1;
             double tmin = INFINITY;
             for (int p = 0; p < k; ++p) {
                 const double xi = x[F[p]], d = z[p + 1] - xi;
                 if (d < 0.0) {
                     const double r = (xi > 0.0 ? xi : 0.0) / -d;
-                    if (r < tmin) { tmin = r; pos = p; }
+                    if (pos < 0 || r < tmin) { tmin = r; pos = p; }
                 }
             }
-            if (pos < 0) { *nit_out = nit; return 2; }
+            if (pos < 0) FQP_RET(2);
             for (int p = 0; p < k; ++p) {
                 const double xi = x[F[p]], v = xi + tmin * (z[p + 1] - xi);
                 x[F[p]] = v > 0.0 ? v : 0.0;
@@ -264,13 +491,14 @@ static int primal(ws_t *W, double *x, double tol, int max_iter, int *nit_out) {
             x[F[pos]] = 0.0;
             if (tmin > 0.0) clear_ban(W);
             else if (F[pos] == last_added) add_ban(W, last_added);
-            if (drop(W, pos, z) != 0) { *nit_out = nit; return 2; }
-            ++nit; ++W->upd;
-            if (nit >= max_iter) { *nit_out = nit; return 1; }
+            drop(W, pos);
+            rec_mask(W, inF);
+            ++nit; ++updates;
+            if (nit >= max_iter) FQP_RET(1);
         }
         /* ---- optimality test on the multipliers of the bounds x_j >= 0, j not in F */
-        gradient(W, x);
         const int k = W->k;
+        grad_on(K, b, T, F, k, x, g);
         double lam = 0.0;
         for (int p = 0; p < k; ++p) lam += x[F[p]] * g[F[p]];
         int j = -1;
@@ -278,27 +506,22 @@ static int primal(ws_t *W, double *x, double tol, int max_iter, int *nit_out) {
         for (int t = 0; t < T; ++t) {
             if (inF[t] || W->ban[t]) continue;
             const double mu = g[t] - lam;
-            if (mu < mumin) { mumin = mu; j = t; }
+            if (j < 0 || mu < mumin) { mumin = mu; j = t; }
         }
         if (j < 0 || mumin >= -tol) {
-            if (!isfinite(lam)) { *nit_out = nit; return 2; }
             double stat = 0.0;
             for (int p = 0; p < k; ++p) {
                 const double d = fabs(g[F[p]] - lam);
-                if (d > stat) stat = d;
+                if (!(d <= stat)) stat = d;
             }
-            if (stat > FQP_STAT_TOL && W->upd > 0 && rebuild(W) == 0) {
-                W->upd = 0;
-                zok = 0;
+            if (stat > FQP_STAT_TOL && updates > 0 && kkt_inverse(W, F, k) == 0) {
+                updates = 0;  /* accumulated round-off: rebuild, retry */
                 continue;
             }
-            *nit_out = nit;
-            return 0;
+            FQP_RET(0);
         }
-        if (nit >= max_iter) { *nit_out = nit; return 1; }
-        {
-            /* pricing: the most negative multiplier per unit length of the edge direction
-             * e_t - x, |e_t - x|_K^2 = K_tt - 2 (Kx)_t + x'Kx (O(1) each from g) */
+        if (nit >= max_iter) FQP_RET(1);
+        {   /* steepest edge among the negative multipliers */
             double xkx = 0.0;
             for (int p = 0; p < k; ++p) xkx += x[F[p]] * (g[F[p]] - b[F[p]]);
             double best = 0.0;
@@ -306,145 +529,236 @@ static int primal(ws_t *W, double *x, double tol, int max_iter, int *nit_out) {
                 if (inF[t] || W->ban[t]) continue;
                 const double mu = g[t] - lam;
                 if (!(mu < -tol)) continue;
-                double cv = K[(size_t)t * T + t] - 2.0 * (g[t] - b[t]) + xkx;
+                double cv = (K[(size_t)t * T + t] - 2.0 * (g[t] - b[t])) + xkx;
                 if (!(cv > 1e-300)) cv = 1e-300;
-                const double sc = -(mu * mu) / cv;  /* mu < 0: -(mu / sqrt(cv))^2, no sqrt */
+                const double sc = -(mu * mu) / cv;
                 if (sc < best) { best = sc; j = t; mumin = mu; }
             }
         }
         last_added = j;
         /* ---- add j to F */
-        double s = schur(W->N, ld, k, K, T, F, j, c, w);
-        ++nit; ++W->upd;
-        if (!isfinite(s)) { *nit_out = nit; return 2; }
+        double s = schur(W, j);
+        ++nit; ++updates;
+        if (!isfinite(s)) FQP_RET(2);
         if (s > FQP_SING) {
-            /* the subproblem solution on F + {j} from z (O(k)): rhs = (1, -b_F), r_j = -b_j */
-            double wr = w[0];
-            for (int p = 0; p < k; ++p) wr -= w[p + 1] * b[F[p]];
-            const double f = (wr + b[j]) / s;
-            for (int r = 0; r <= k; ++r) z[r] += w[r] * f;
-            z[k + 1] = -f;
-            border(W->N, ld, k, w, s);
+            border(W, s);
             F[k] = j; inF[j] = 1; W->k = k + 1;
         } else {
-            zok = 0;
-            /* zero curvature on F + {j}: d_F = -w_x, d_j = 1 is a descent direction */
+            /* zero (or negligible) curvature on F + {j}: d_F = -w_x, d_j = 1 is a descent
+             * direction with slope mu_j < 0 */
             int pos = -1;
             double tb = INFINITY;
             for (int p = 0; p < k; ++p) {
-                const double d = -w[p + 1];
-                if (d < 0.0) {
-                    const double xi = x[F[p]], r = (xi > 0.0 ? xi : 0.0) / -d;
-                    if (r < tb) { tb = r; pos = p; }
+                if (-w[p + 1] < 0.0) {
+                    const double xi = x[F[p]], r = (xi > 0.0 ? xi : 0.0) / w[p + 1];
+                    if (pos < 0 || r < tb) { tb = r; pos = p; }
                 }
             }
-            if (pos < 0) { *nit_out = nit; return 2; }
+            if (pos < 0) FQP_RET(2);
             if (s > 0.0 && -mumin < s * tb) {  /* decrease below round-off: skip j */
                 add_ban(W, j);
                 continue;
             }
             for (int p = 0; p < k; ++p) {
-                const double v = x[F[p]] - tb * w[p + 1];
+                const double v = x[F[p]] + tb * -w[p + 1];
                 x[F[p]] = v > 0.0 ? v : 0.0;
             }
             x[j] = tb;
             x[F[pos]] = 0.0;
             clear_ban(W);
             if (k == 1) {  /* from vertex F[0] straight to vertex j */
-                inF[F[0]] = 0;
-                F[0] = j; inF[j] = 1;
-                vertex_inverse(W->N, ld, K, T, j);
+                set_F(W, &j, 1);
+                vertex_inverse(W, j);
+                rec_mask(W, inF);
                 continue;
             }
-            if (drop(W, pos, NULL) != 0) { *nit_out = nit; return 2; }
-            const int k2 = W->k;
-            s = schur(W->N, ld, k2, K, T, F, j, c, w);
-            if (!(s > FQP_SING)) { *nit_out = nit; return 2; }  /* Python: basis restart */
-            border(W->N, ld, k2, w, s);
-            F[k2] = j; inF[j] = 1; W->k = k2 + 1;
-        }
-        if (W->upd >= FQP_REFRESH && rebuild(W) == 0) {
-            W->upd = 0;
-            zok = 0;
-        }
-    }
-}
-
-/* border(N, k, w, s) for the index j and, in the same pass over N, the Schur data of the next
- * candidate j2 on F + {j}: c2 = (1, K[F + j, j2]), w2 = N_new c2; returns s2. One sweep over
- * the inverse per addition instead of two (the build is bound by memory traffic). */
-static double border_schur(ws_t *W, int k, const double *w, double s, int j, int j2,
-                           double *c2, double *w2) {
-    const int T = W->T, ld = W->ld;
-    double *N = W->N;
-    const double *K2 = W->K + (size_t)j2 * T;
-    const double inv = 1.0 / s;
-    c2[0] = 1.0;
-    for (int p = 0; p < k; ++p) c2[p + 1] = K2[W->F[p]];
-    const double cj = K2[j];  /* c2[k + 1] */
-    double last = cj * inv;   /* w2[k + 1] = sum_q (-w_q / s) c2[q] + c2[k + 1] / s */
-    for (int r = 0; r <= k; ++r) {
-        double *Nr = N + (size_t)r * ld;
-        const double wr = w[r] * inv;
-        double a0 = 0.0, a1 = 0.0, a2 = 0.0, a3 = 0.0;
-        int q = 0;
-        for (; q + 4 <= k + 1; q += 4) {
-            const double v0 = Nr[q] + wr * w[q], v1 = Nr[q + 1] + wr * w[q + 1];
-            const double v2 = Nr[q + 2] + wr * w[q + 2], v3 = Nr[q + 3] + wr * w[q + 3];
-            Nr[q] = v0; Nr[q + 1] = v1; Nr[q + 2] = v2; Nr[q + 3] = v3;
-            a0 += v0 * c2[q]; a1 += v1 * c2[q + 1]; a2 += v2 * c2[q + 2]; a3 += v3 * c2[q + 3];
-        }
-        for (; q <= k; ++q) {
-            const double v = Nr[q] + wr * w[q];
-            Nr[q] = v;
-            a0 += v * c2[q];
-        }
-        Nr[k + 1] = -wr;
-        w2[r] = ((a0 + a1) + (a2 + a3)) - wr * cj;
-        last -= wr * c2[r];
-    }
-    double *Nl = N + (size_t)(k + 1) * ld;
-    for (int q = 0; q <= k; ++q) Nl[q] = -w[q] * inv;
-    Nl[k + 1] = inv;
-    w2[k + 1] = last;
-    c2[k + 1] = cj;
-    double s2 = K2[j2];
-    for (int r = 0; r <= k + 1; ++r) s2 -= c2[r] * w2[r];
-    return s2;
-}
-
-/* Set up F = {first} + the indices of cand (in order) whose addition keeps M_F nonsingular.
- * Returns the number of candidates skipped. */
-static int build_set(ws_t *W, int first, const int *cand, int ncand) {
-    const int T = W->T, ld = W->ld;
-    int skipped = 0, have = 0;  /* have: W->w and s already hold the Schur data of cand[i] */
-    double s = 0.0;
-    for (int t = 0; t < T; ++t) W->inF[t] = 0;
-    vertex_inverse(W->N, ld, W->K, T, first);
-    W->F[0] = first; W->inF[first] = 1; W->k = 1;
-    W->upd = 0;
-    for (int i = 0; i < ncand; ++i) {
-        const int j = cand[i];
-        if (W->inF[j]) { have = 0; continue; }
-        if (!have) s = schur(W->N, ld, W->k, W->K, T, W->F, j, W->c, W->w);
-        have = 0;
-        if (s > FQP_SING && isfinite(s)) {
-            const int k = W->k;
-            const int j2 = i + 1 < ncand ? cand[i + 1] : -1;
-            if (j2 >= 0 && j2 != j && !W->inF[j2]) {
-                /* z is free during the build: it receives w2, then becomes w */
-                s = border_schur(W, k, W->w, s, j, j2, W->c, W->z);
-                memcpy(W->w, W->z, (size_t)(k + 2) * sizeof(double));
-                have = 1;
-            } else {
-                border(W->N, ld, k, W->w, s);
+            drop(W, pos);
+            s = schur(W, j);
+            if (s > FQP_SING) {
+                const int k2 = W->k;
+                border(W, s);
+                F[k2] = j; inF[j] = 1; W->k = k2 + 1;
+            } else {  /* round-off made F + {j} - {i} look singular: rebuild from a basis */
+                if (++restarts > 3) FQP_RET(2);
+                const int k2 = W->k;
+                for (int p = 0; p < k2; ++p) W->bF[p] = F[p];
+                W->bF[k2] = j;
+                const int k3 = affine_basis_keep(W, W->bF, k2 + 1, j, W->sF);
+                set_F(W, W->sF, k3);
+                double tot = 0.0;
+                for (int t = 0; t < T; ++t) {
+                    if (!inF[t]) x[t] = 0.0;
+                    tot += x[t];
+                }
+                for (int t = 0; t < T; ++t) x[t] /= tot;
+                if (kkt_inverse(W, F, k3) != 0) FQP_RET(2);
+                updates = 0;
             }
-            W->F[k] = j; W->inF[j] = 1; W->k = k + 1;
-        } else {
-            ++skipped;
+        }
+        rec_mask(W, inF);
+        if (updates >= FQP_REFRESH && kkt_inverse(W, F, W->k) == 0) updates = 0;
+    }
+#undef FQP_RET
+}
+
+/* ---------------------------------------------------------------- solve_active_set */
+typedef struct {
+    const double *Ks, *bs;  /* the scaled problem */
+    double *Kp, *bp;        /* the proximal subproblem's data */
+    double *xbest;          /* best point of the proximal refinement */
+    double roundoff;        /* roundoff_gap */
+    int mode, outer;        /* 0 / 1 (refined to tol) / 2 (to round-off); outer steps */
+    double pgap;            /* the refinement's final gap */
+} prox_t;
+
+static int prox(ws_t *W, prox_t *P, double *x, double tol, int max_iter, int *nit_out);
+
+/* x'g - min g, g = Ks x + bs (the Frank-Wolfe gap of the scaled problem) */
+static double fw_gap(ws_t *W, const double *K, const double *b, const double *x) {
+    const int T = W->T;
+    grad_full(K, b, T, x, W->g, W->list);
+    double xg = 0.0, gmin = INFINITY;
+    for (int i = 0; i < T; ++i) {
+        xg += x[i] * W->g[i];
+        if (!(W->g[i] >= gmin)) gmin = W->g[i];
+    }
+    return xg - gmin;
+}
+
+/* solve_active_set on (W->K, W->b): block pivoting from the mask W->bmask when have_support
+ * (else from the best vertex's first block), then the primal method from x0 (NULL: from the
+ * best block iterate), the verification and (polish) the proximal refinement. x0 may be x.
+ * Returns 0 (optimal) or nonzero. */
+static int solve_active_set(ws_t *W, prox_t *P, double *x, double tol, int max_iter,
+                            int have_support, const double *x0, int polish, int *nit_out) {
+    const int T = W->T;
+    const double *K = W->K, *b = W->b;
+    int *m = W->bmask;
+    int any = 0;
+    if (have_support)
+        for (int t = 0; t < T && !any; ++t) any = m[t] != 0;
+    if (!any) {
+        int i0 = 0;
+        double best = INFINITY;
+        for (int i = 0; i < T; ++i) {
+            const double v = 0.5 * K[(size_t)i * T + i] + b[i];
+            if (v < best) { best = v; i0 = i; }
+        }
+        const double *K0 = K + (size_t)i0 * T;
+        const double gi0 = K0[i0] + b[i0];
+        for (int t = 0; t < T; ++t) m[t] = (K0[t] + b[t]) < gi0 - tol;
+        m[i0] = 1;
+    }
+    int have_best = 0, steps = 0;
+    const int max_steps = max_iter < FQP_BLOCK_STEPS ? max_iter : FQP_BLOCK_STEPS;
+    if (block_pivot(W, tol, max_steps, x, &have_best, &steps)) {
+        *nit_out = steps;
+        return 0;
+    }
+    int k0 = 0;
+    const double *start = NULL;
+    if (x0) {
+        for (int t = 0; t < T; ++t)
+            if (x0[t] > 0.0) W->sF[k0++] = t;
+        start = x0;
+    } else if (have_best) {
+        int n = 0;
+        for (int t = 0; t < T; ++t)
+            if (W->xb[t] > 0.0) W->bF[n++] = t;
+        if (n > 0) {  /* the positive part, reduced to a nonsingular working set */
+            k0 = affine_basis(W, W->bF, n, W->sF);
+            double *xs = W->xt, tot = 0.0;
+            for (int t = 0; t < T; ++t) xs[t] = 0.0;
+            for (int p = 0; p < k0; ++p) xs[W->sF[p]] = W->xb[W->sF[p]];
+            for (int t = 0; t < T; ++t) tot += xs[t];
+            if (tot > 0.0) {
+                for (int t = 0; t < T; ++t) xs[t] /= tot;
+                start = xs;
+            } else {
+                k0 = 0;
+            }
         }
     }
-    return skipped;
+    int budget = max_iter - steps;
+    if (budget < 1) budget = 1;
+    if (polish && budget > 5 * T + 50) budget = 5 * T + 50;
+    int nit = 0;
+    int status = active_set_qp(W, x, tol, budget, W->sF, k0, start, &nit);
+    nit += steps;
+    if (status == 0 && polish) {  /* verify: round-off in the inverse updates */
+        double sx = 0.0;
+        for (int t = 0; t < T; ++t) sx += x[t];
+        if (!(fabs(sx - 1.0) <= 1e-13 * T) || !(fw_gap(W, K, b, x) <= fmax(tol, 1e-13)))
+            status = 1;
+    }
+    if (status != 0 && polish && nit < max_iter) {
+        int n2 = 0;
+        status = prox(W, P, x, tol, max_iter - nit, &n2);
+        nit += n2;
+    }
+    *nit_out = nit;
+    return status;
+}
+
+/* max(x, 0) / sum; returns the sum */
+static double renormalise(double *x, int T) {
+    double tot = 0.0;
+    for (int i = 0; i < T; ++i) { if (!(x[i] > 0.0)) x[i] = 0.0; tot += x[i]; }
+    for (int i = 0; i < T; ++i) x[i] /= tot;
+    return tot;
+}
+
+/* _proximal_refinement: x+ = argmin f(a) + rho/2 |a - x|^2 over the simplex, each an exact
+ * solve_active_set (no polish) warm-started from the support and point x. */
+static int prox(ws_t *W, prox_t *P, double *x, double tol, int max_iter, int *nit_out) {
+    const int T = W->T;
+    double hist[22];
+    int nh = 0, nit = 0, outer;
+    double best_gap = INFINITY;
+    *nit_out = 0;
+    if (!(renormalise(x, T) > 0.0)) return 1;
+    memcpy(P->xbest, x, (size_t)T * sizeof(double));
+    memcpy(P->Kp, P->Ks, (size_t)T * T * sizeof(double));
+    for (int i = 0; i < T; ++i) P->Kp[(size_t)i * T + i] += FQP_RHO;
+    for (outer = 1; outer <= 1000; ++outer) {
+        for (int i = 0; i < T; ++i) {
+            P->bp[i] = P->bs[i] - FQP_RHO * x[i];
+            W->bmask[i] = x[i] > 0.0;
+        }
+        W->K = P->Kp;
+        W->b = P->bp;
+        int left = max_iter - nit, k = 0;
+        if (left < 1) left = 1;
+        solve_active_set(W, P, x, tol, left, 1, x, 0, &k);
+        W->K = P->Ks;
+        W->b = P->bs;
+        nit += k;
+        if (!(renormalise(x, T) > 0.0)) break;
+        const double gap = fw_gap(W, P->Ks, P->bs, x);
+        if (gap <= tol) {
+            memcpy(P->xbest, x, (size_t)T * sizeof(double));
+            P->mode = 1;
+            P->outer = outer;
+            P->pgap = gap;
+            *nit_out = nit;
+            return 0;
+        }
+        hist[nh % 22] = gap;
+        ++nh;
+        if (gap < best_gap) {
+            best_gap = gap;
+            memcpy(P->xbest, x, (size_t)T * sizeof(double));
+        }
+        if (nh > 10 && best_gap <= P->roundoff && gap > 0.95 * hist[(nh - 11) % 22]) break;
+        if (nh > 20 && gap > (1.0 - 1e-3) * hist[(nh - 21) % 22]) break;
+        if (nit >= max_iter) break;
+    }
+    memcpy(x, P->xbest, (size_t)T * sizeof(double));
+    *nit_out = nit;
+    P->outer = outer > 1000 ? 1000 : outer;
+    P->pgap = best_gap;
+    if (best_gap <= P->roundoff) { P->mode = 2; return 0; }
+    return 1;
 }
 
 /* Cholesky U'U of A + delta I (U upper, row-major, right-looking so that the inner loop is a
@@ -482,188 +796,48 @@ static int chol_shifted(const double *A, int T, double delta, double *U) {
     return 0;
 }
 
-/* Start: the working set of the support of x (the part of it that keeps M_F nonsingular, x
- * restricted to it), else the best vertex plus the better half of the indices with a negative
- * bound multiplier there, ranked by multiplier per unit K-length of the edge from the vertex
- * (x reset to the barycentre of that working set; the primal method adds the rest as needed:
- * a smaller first build, fewer drops, and fewer numerically singular working sets on
- * ill-conditioned K). */
-static void start(ws_t *W, double *x, int use_x, double tol, int *cand) {
-    const int T = W->T;
-    if (use_x) {
-        int nc = 0, first = -1;
-        for (int i = 0; i < T; ++i)
-            if (x[i] > 0.0) { if (first < 0) first = i; else cand[nc++] = i; }
-        if (first >= 0) {
-            if (build_set(W, first, cand, nc) == 0) return;
-            /* some support indices would make M_F singular: start from x restricted to the
-             * working set that was built (still feasible after renormalising) */
-            double tot = 0.0;
-            for (int i = 0; i < T; ++i) {
-                if (!W->inF[i]) x[i] = 0.0;
-                tot += x[i];
-            }
-            if (tot > 0.0 && isfinite(tot)) {
-                for (int i = 0; i < T; ++i) x[i] /= tot;
-                return;
-            }
-        }
-    }
-    int i0 = 0;
-    double best = INFINITY;
-    for (int i = 0; i < T; ++i) {
-        const double v = 0.5 * W->K[(size_t)i * T + i] + W->b[i];
-        if (v < best) { best = v; i0 = i; }
-    }
-    const double *K0 = W->K + (size_t)i0 * T;
-    const double g0 = K0[i0] + W->b[i0];
-    int nc = 0;
-    double *key = W->g;  /* free until the primal method computes a gradient; insertion sort */
-    for (int i = 0; i < T; ++i) {
-        const double mu = K0[i] + W->b[i] - g0;
-        if (i != i0 && mu < -tol) {
-            double cv = W->K[(size_t)i * T + i] - 2.0 * K0[i] + K0[i0];
-            if (!(cv > 1e-300)) cv = 1e-300;
-            const double sc = -(mu * mu) / cv;
-            int p = nc++;
-            while (p > 0 && key[p - 1] > sc) { key[p] = key[p - 1]; cand[p] = cand[p - 1]; --p; }
-            key[p] = sc;
-            cand[p] = i;
-        }
-    }
-    build_set(W, i0, cand, nc / 2);
-    /* from the barycentre of F rather than the vertex: the ratio tests towards the minimiser
-     * on F then drop the indices whose coordinates turn most negative, instead of breaking
-     * the ties of a degenerate vertex by position (fewer working-set changes) */
-    for (int i = 0; i < T; ++i) x[i] = 0.0;
-    for (int p = 0; p < W->k; ++p) x[W->F[p]] = 1.0 / W->k;
-}
-
-/* max(x, 0) / sum; returns the sum. */
-static double renormalise(double *x, int T) {
-    double tot = 0.0;
-    for (int i = 0; i < T; ++i) { if (!(x[i] > 0.0)) x[i] = 0.0; tot += x[i]; }
-    if (tot > 0.0) for (int i = 0; i < T; ++i) x[i] /= tot;
-    return tot;
-}
-
-/* Frank-Wolfe gap of x for (K - rho I, b) (K holds the proximal Hessian K + rho I). */
-static double fw_gap(const double *K, const double *b, double rho, const double *x, int T) {
-    double xg = 0.0, gmin = INFINITY;
-    for (int i = 0; i < T; ++i) {
-        const double gi = b[i] + dot(K + (size_t)i * T, x, T) - rho * x[i];
-        xg += x[i] * gi;
-        if (gi < gmin) gmin = gi;
-    }
-    return xg - gmin;
-}
-
-#define FQP_RHO 1e-8          /* proximal weight (relative to max|K| = 1) */
-#define FQP_ROUNDOFF_GAP 1e-10
-
-/* Proximal-point refinement (as _qp_active_set._proximal_refinement): x+ = argmin f(a) +
- * rho/2 |a - x|^2 over the simplex, each an exact active-set solve warm-started from x.
- * Returns 0 (mode 1: gap <= tol; mode 2: gap <= FQP_ROUNDOFF_GAP once progress creeps) or 1.
- * On return W->K is the original scaled K again. */
-static int prox(ws_t *W, double *Kmut, const double *bs, double *bp, double *xbest, double *x,
-                double tol, int max_iter, int *nit, int *mode, int *outer_out, double *gap_out,
-                int *cand) {
-    const int T = W->T;
-    double hist[21];
-    int nh = 0, outer = 0, status = 1;
-    double best_gap = INFINITY;
-    if (renormalise(x, T) <= 0.0) return 1;
-    memcpy(xbest, x, (size_t)T * sizeof(double));
-    for (int i = 0; i < T; ++i) Kmut[(size_t)i * T + i] += FQP_RHO;
-    W->b = bp;
-    for (outer = 1; outer <= 1000; ++outer) {
-        for (int i = 0; i < T; ++i) bp[i] = bs[i] - FQP_RHO * x[i];
-        /* the proximal Hessian is fixed: after the first step the working set and inverse of
-         * the previous subproblem stay valid (x is supported on F), only b changes */
-        if (outer == 1) start(W, x, 1, tol, cand);
-        int k = 0, left = max_iter - *nit;
-        int budget = 5 * T + 50;
-        if (left < 1) left = 1;
-        if (left < budget) budget = left;
-        const int st = primal(W, x, tol, budget, &k);  /* the gap decides, not st */
-        *nit += k;
-        if (renormalise(x, T) <= 0.0) break;
-        double gap;
-        if (st == 0) {
-            /* W->g = (K + rho I) x + b - rho x_centre at the subproblem optimum: the gradient
-             * of f is W->g + rho (x_centre - x), O(T) instead of a product with K */
-            double xg = 0.0, gmin = INFINITY;
-            for (int i = 0; i < T; ++i) {
-                const double gi = W->g[i] + (bs[i] - bp[i]) - FQP_RHO * x[i];
-                xg += x[i] * gi;
-                if (gi < gmin) gmin = gi;
-            }
-            gap = xg - gmin;
-        } else {
-            gap = fw_gap(Kmut, bs, FQP_RHO, x, T);
-        }
-        if (!isfinite(gap)) break;
-        if (gap <= tol) {
-            memcpy(xbest, x, (size_t)T * sizeof(double));
-            best_gap = gap;
-            *mode = 1;
-            status = 0;
-            break;
-        }
-        /* ring of the last 21 gaps: hist[(nh - m) % 21] is the gap m steps back */
-        hist[nh % 21] = gap;
-        ++nh;
-        if (gap < best_gap) {
-            best_gap = gap;
-            memcpy(xbest, x, (size_t)T * sizeof(double));
-        }
-        if (nh > 10 && best_gap <= FQP_ROUNDOFF_GAP && gap > 0.95 * hist[(nh - 11) % 21]) break;
-        if (nh > 20 && gap > (1.0 - 1e-3) * hist[(nh - 21) % 21]) break;
-        if (*nit >= max_iter) break;
-    }
-    /* the reported gap, from a full product with K */
-    if (best_gap < INFINITY) best_gap = fw_gap(Kmut, bs, FQP_RHO, xbest, T);
-    if (status == 0 && !(best_gap <= fmax(tol, 1e-13))) status = 1;
-    for (int i = 0; i < T; ++i) Kmut[(size_t)i * T + i] -= FQP_RHO;
-    W->b = bs;
-    memcpy(x, xbest, (size_t)T * sizeof(double));
-    *outer_out = outer > 1000 ? 1000 : outer;
-    *gap_out = best_gap;
-    if (status == 0) return 0;
-    if (best_gap <= FQP_ROUNDOFF_GAP) { *mode = 2; return 0; }
-    return 1;
-}
-
-/* Size of the double and int work arrays for problem size T. */
+/* Size of the double (which = 0) and int (which = 1) work arrays for problem size T. */
 FQP_EXPORT int fairmt_qp_work_size(int T, int which) {
     const int ld = T + 1;
-    if (which == 0) return T * T + 2 * ld * ld + 4 * ld + 4 * T;
-    return 5 * T + 4;
+    if (which == 0) return 2 * T * T + 3 * ld * ld + 4 * ld + 7 * T;
+    return 9 * T + ld;
 }
 
-/* Solve the simplex QP.
+/* Solve the simplex QP: solve_active_set on the data scaled as solve_simplex_qp scales it.
  *
- * T >= 1; K: T x T row-major (C-contiguous); b: length T or NULL (zero); warm: a point of
- * length T or NULL (entries > 1e-12 are kept and renormalised, as the Python path does);
- * tol: relative tolerance on the bound multipliers; max_iter: working-set changes;
- * check: nonzero to check finiteness, symmetry (1e-8 relative) and positive semidefiniteness
- * (Cholesky of K + 1e-8 T max(1, max|K|) I, the Python pre-check).
- * Outputs: x (length T), g = K x + b on the caller's data (length T), info[0] = b'x,
- * info[1] = max|K|, info[2] = max|b|, info[3] = the final gap of the proximal refinement,
- * info[4] = its outer steps, info[5] = iinfo[0] = nit, info[6] = iinfo[1] = 0 (the primal
- * method converged), 1
- * (after proximal-point refinement to gap <= tol) or 2 (to round-off, gap <= 1e-10).
- * Return: 0 optimal and verified (Frank-Wolfe gap <= max(tol, 1e-13) on the scaled data, or the
- * proximal refinement's criteria above);
- * 1 iteration budget; 2 numerical trouble; 3 degenerate data (f constant) or a bad warm start;
- * -1 K not finite; -2 b not finite; -3 K not symmetric; -4 the PSD pre-check failed.
+ * ctx = {K, b, warm, x, g, info, iinfo, work, iwork, trace}: K T x T row-major; b (length T,
+ * used when flags & 1, else zero); warm (a point of length T, used when flags & 2; entries
+ * > 1e-12 are kept and renormalised, as the Python path does); flags & 4: check finiteness,
+ * symmetry (1e-8 relative) and positive semidefiniteness (Cholesky of
+ * K + 1e-8 T max(1, max|K|) I, the Python pre-check); tol: relative tolerance on the bound
+ * multipliers; max_iter: working-set changes; roundoff: the refinement's roundoff_gap.
+ * trace (NULL, or iinfo[2] ints): the working sets visited, each as its sorted indices and -1;
+ * iinfo[3] receives the number of ints written (more than iinfo[2]: truncated).
+ * Outputs: x, g = K x + b on the caller's data, info[0] = b'x, info[1] = max|K|,
+ * info[2] = max|b|, info[3] = the refinement's final gap, info[4] = its outer steps,
+ * info[5] = nit, info[6] = mode (0: the primal method or block pivoting converged, 1: refined
+ * to gap <= tol, 2: to round-off); iinfo[0] = nit, iinfo[1] = mode.
+ * Return: 0 optimal and verified; 1 not solved (iteration budget, numerically singular working
+ * sets that the refinement did not resolve); 3 degenerate data (f constant, T < 3) or a bad warm
+ * start; 4 no LAPACK; -1 K not finite; -2 b not finite; -3 K not symmetric; -4 the PSD
+ * pre-check failed.
  */
-FQP_EXPORT FQP_CLONES int fairmt_qp_solve(int T, const double *K, const double *b, const double *warm,
-                               double tol, int max_iter, int check, double *x, double *g,
-                               double *info, int *iinfo, double *work, int *iwork) {
+FQP_EXPORT FQP_CLONES int fairmt_qp_solve(const intptr_t *ctx, int T, double tol, int max_iter,
+                                          int flags, double roundoff) {
+    const double *K = (const double *)ctx[0];
+    const double *b = (flags & 1) ? (const double *)ctx[1] : NULL;
+    const double *warm = (flags & 2) ? (const double *)ctx[2] : NULL;
+    const int check = (flags & 4) != 0;
+    double *x = (double *)ctx[3], *g = (double *)ctx[4], *info = (double *)ctx[5];
+    int *iinfo = (int *)ctx[6];
+    double *work = (double *)ctx[7];
+    int *iwork = (int *)ctx[8];
+    int *trace = (int *)ctx[9];
     const int ld = T + 1;
     iinfo[0] = 0;
-    if (T < 1) return 3;
+    iinfo[3] = 0;
+    if (T < 3) return 3;
+    if (!lp_dgesv || !lp_dpstrf) return 4;
     /* ---- data scale and checks */
     double kabs = 0.0, asym = 0.0;
     int finite = 1;
@@ -688,18 +862,19 @@ FQP_EXPORT FQP_CLONES int fairmt_qp_solve(int T, const double *K, const double *
         }
         if (check && !bfin) return -2;
     }
-    if (!isfinite(kabs) || !isfinite(bmin) || !isfinite(bmax)) return 2;
+    if (!finite || !isfinite(bmin) || !isfinite(bmax)) return 1;
     const double babs = fmax(fabs(bmin), fabs(bmax));
     const double scale = fmax(kabs, bmax - bmin);
     if (!(scale > 0.0) || !isfinite(scale)) return 3;
     /* ---- work layout */
-    double *Ks = work;
-    double *N = Ks + (size_t)T * T;
-    double *N2 = N + (size_t)ld * ld;
-    double *z = N2 + (size_t)ld * ld, *c = z + ld, *w = c + ld, *x0 = w + ld;
-    double *bs = x0 + ld, *gs = bs + T, *bp = gs + T, *xbest = bp + T;
-    int *F = iwork, *inF = F + T, *ban = inF + T, *banlist = ban + T, *cand = banlist + T;
-    /* ---- scaled symmetric copy (and the symmetry check) */
+    double *Ks = work, *Kp = Ks + (size_t)T * T;
+    double *N = Kp + (size_t)T * T, *M = N + (size_t)ld * ld, *R = M + (size_t)ld * ld;
+    double *z = R + (size_t)ld * ld, *c = z + ld, *w = c + ld, *u = w + ld;
+    double *gs = u + ld, *xb = gs + T, *xt = xb + T, *bs = xt + T, *bp = bs + T;
+    double *xbest = bp + T, *x0 = xbest + T;
+    int *F = iwork, *inF = F + T, *ban = inF + T, *banlist = ban + T, *bmask = banlist + T;
+    int *bF = bmask + T, *list = bF + T, *tmask = list + T, *sF = tmask + T, *ipiv = sF + T;
+    /* ---- scaled symmetric copy, 0.5 (K + K') / scale (and the symmetry check) */
     const double inv = 1.0 / scale;
     for (int i = 0; i < T; ++i) {
         const double *Ki = K + (size_t)i * T;
@@ -717,11 +892,14 @@ FQP_EXPORT FQP_CLONES int fairmt_qp_solve(int T, const double *K, const double *
     if (check && asym > 1e-8 * fmax(1.0, kabs)) return -3;
     if (check && kabs > 0.0) {
         const double delta = 1e-8 * T * fmax(1.0, kabs) * inv;
-        if (chol_shifted(Ks, T, delta, N) != 0) return -4;  /* N is scratch here */
+        if (chol_shifted(Ks, T, delta, Kp) != 0) return -4;  /* Kp is scratch here */
     }
     for (int i = 0; i < T; ++i) bs[i] = b ? (b[i] - bmin) * inv : 0.0;
-    /* ---- warm start */
-    int have_warm = 0;
+    /* ---- warm start: a point (its support is the first working set) */
+    ws_t W = {T, ld, Ks, bs, N, M, R, z, c, w, u, gs, xb, xt, F, inF, ban, banlist, ipiv,
+              bmask, bF, list, tmask, sF, 0, 0, trace, 0, trace ? iinfo[2] : 0};
+    for (int i = 0; i < T; ++i) { ban[i] = 0; bmask[i] = 0; }
+    const double *start = NULL;
     if (warm) {
         double tot = 0.0;
         for (int i = 0; i < T; ++i) {
@@ -730,60 +908,34 @@ FQP_EXPORT FQP_CLONES int fairmt_qp_solve(int T, const double *K, const double *
             tot += v;
         }
         if (!(tot > 0.0) || !isfinite(tot)) return 3;
-        for (int i = 0; i < T; ++i) x0[i] /= tot;
-        have_warm = 1;
-    }
-    ws_t W = {T, ld, Ks, bs, N, N2, z, c, w, gs, F, inF, ban, banlist, 0, 0, 0};
-    for (int i = 0; i < T; ++i) { ban[i] = 0; x[i] = 0.0; }
-    int budget = 5 * T + 50;
-    if (max_iter < budget) budget = max_iter;
-    int nit = 0, mode = 0, outer = 0;
-    double pgap = 0.0;
-    if (have_warm) for (int i = 0; i < T; ++i) x[i] = x0[i];
-    start(&W, x, have_warm, tol, cand);
-    int status = primal(&W, x, tol, budget, &nit);
-    if (status == 0) {
-        /* verify on the scaled data (full gradient, independent of the updates) */
-        double sx = 0.0;
-        for (int i = 0; i < T; ++i) sx += x[i];
-        if (!(fabs(sx - 1.0) <= 1e-13 * T)) status = 2;
-        else {
-            for (int i = 0; i < T; ++i) x[i] /= sx;  /* exactly on the simplex, up to rounding */
-            if (!(fw_gap(Ks, bs, 0.0, x, T) <= fmax(tol, 1e-13))) status = 2;
+        for (int i = 0; i < T; ++i) {
+            x0[i] /= tot;
+            bmask[i] = x0[i] != 0.0;
         }
+        start = x0;
     }
-    if (status != 0 && nit < max_iter)  /* numerically singular working sets */
-        status = prox(&W, Ks, bs, bp, xbest, x, tol, max_iter, &nit, &mode, &outer, &pgap, cand);
+    prox_t P = {Ks, bs, Kp, bp, xbest, roundoff, 0, 0, 0.0};
+    int nit = 0;
+    const int status = solve_active_set(&W, &P, x, tol, max_iter, start != NULL, start, 1,
+                                        &nit);
     iinfo[0] = nit;
-    iinfo[1] = mode;
-    info[3] = pgap;
-    info[4] = (double)outer;
+    iinfo[1] = P.mode;
+    iinfo[3] = W.ntrace;
+    info[3] = P.pgap;
+    info[4] = (double)P.outer;
     info[5] = (double)nit;
-    info[6] = (double)mode;
-    if (status != 0) return status;
+    info[6] = (double)P.mode;
+    if (status != 0) return 1;
     /* ---- outputs on the caller's data */
     double bx = 0.0;
     for (int i = 0; i < T; ++i) {
-        const double acc = (b ? b[i] : 0.0) + dot(K + (size_t)i * T, x, T);
-        g[i] = acc;
+        g[i] = (b ? b[i] : 0.0) + dot(K + (size_t)i * T, x, T);
         if (b) bx += b[i] * x[i];
     }
     info[0] = bx;
     info[1] = kabs;
     info[2] = babs;
     return 0;
-}
-
-/* The same with every buffer address in ctx (set up once per problem size by the caller, so
- * that a call converts five arguments instead of thirteen): ctx = {K, b, warm, x, g, info,
- * iinfo, work, iwork}; flags: 1 use b, 2 use warm, 4 check. */
-FQP_EXPORT int fairmt_qp_solve_ctx(const intptr_t *ctx, int T, double tol, int max_iter,
-                                   int flags) {
-    return fairmt_qp_solve(T, (const double *)ctx[0],
-                           (flags & 1) ? (const double *)ctx[1] : NULL,
-                           (flags & 2) ? (const double *)ctx[2] : NULL, tol, max_iter,
-                           (flags & 4) != 0, (double *)ctx[3], (double *)ctx[4],
-                           (double *)ctx[5], (int *)ctx[6], (double *)ctx[7], (int *)ctx[8]);
 }
 
 /* Not a Python module: this symbol only satisfies build tools that export PyInit_<name>. */

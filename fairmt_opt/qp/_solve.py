@@ -9,11 +9,13 @@ accelerated projected gradient (``_qp_apg``), and external backends (cvxpy, daqp
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Literal, cast, get_args
 
 import numpy as np
 
-from .._utils.array import from_numpy, is_numpy, namespace, to_numpy
+from .._utils.array import from_numpy, is_numpy, is_torch, namespace, to_numpy
 from .._utils.validation import check_array, check_int, check_same_device, check_tol
 from ..certificates._qp import KKTResiduals, _eps, _residuals, check_symmetric_psd
 from . import _kernel as _qp_kernel
@@ -27,7 +29,6 @@ QPMethod = Literal[
 ]
 _METHODS: tuple[str, ...] = get_args(QPMethod)
 _EXTERNAL_FEAS_TOL = 1e-9  # primal residual above which a backend's answer fails
-_HOST = ("active_set", "frank_wolfe", "away", "pairwise", "cvxpy", "daqp", "proxsuite")
 
 #: default ``tol`` of each method (relative to the data scale, see :func:`solve_simplex_qp`)
 DEFAULT_TOL: dict[str, float] = {
@@ -40,20 +41,11 @@ DEFAULT_TOL: dict[str, float] = {
     "daqp": 1e-10,
     "proxsuite": 1e-10,
 }
-#: default ``max_iter`` of each method (``T`` is the problem size); 250 is the classic MGDA budget
-DEFAULT_MAX_ITER: dict[str, str] = {
-    "active_set": "50 * T + 1000",
-    "frank_wolfe": "250",
-    "away": "1000",
-    "pairwise": "1000",
-    "apg": "500",
-    "cvxpy": "unused",
-    "daqp": "1000",
-    "proxsuite": "1000",
-}
 
 
 def _default_max_iter(method: str, T: int) -> int:
+    """Default ``max_iter`` of each method (``T`` is the problem size; 250 is the classic MGDA
+    budget; cvxpy has none)."""
     return {
         "active_set": 50 * T + 1000,
         "frank_wolfe": 250,
@@ -286,18 +278,50 @@ def _warm_numpy(warm_start: Any, T: int) -> tuple[np.ndarray | None, np.ndarray 
 # ----------------------------------------------------------------------------- compiled kernel
 _F64 = np.dtype(np.float64)
 _INT_MAX = 2**31 - 1
+_DIRECT_T = 32  # from this size the kernel reads a C-contiguous float64 K in place
+
+#: when a list, every ``active_set`` solve (kernel or Python) appends the working sets it visits
+_TRACE: list[tuple[int, ...]] | None = None
+
+
+@contextmanager
+def record_working_sets() -> Iterator[list[tuple[int, ...]]]:
+    """Record the working sets (sorted index tuples) visited by the ``active_set`` solves run
+    inside the block, by the compiled kernel or the Python implementation alike: the tests use
+    it to check that both take the same steps. Not thread-safe (a module-level switch)."""
+    global _TRACE
+    saved, _TRACE = _TRACE, []
+    try:
+        yield _TRACE
+    finally:
+        _TRACE = saved
+
+
+def _torch_host(t: Any) -> Any:
+    """A detached CPU float64 contiguous copy of a torch tensor, or the tensor itself when it
+    already is one (read in place)."""
+    import torch
+
+    t = t.detach()
+    if t.device.type != "cpu":
+        t = t.cpu()
+    if t.dtype != torch.float64:
+        t = t.to(torch.float64)
+    return t.contiguous()
 
 
 def _solve_kernel(
     kern: _qp_kernel.QPKernel,
-    K: np.ndarray,
+    K: Any,
     b: Any,
     tol: Any,
     max_iter: Any,
     warm_start: Any,
     check_input: Any,
 ) -> SimplexQPResult | None:
-    """``active_set`` through the compiled kernel for float64 NumPy input with T >= 3.
+    """``active_set`` through the compiled kernel for float64 NumPy input or a floating torch
+    tensor (CPU: read in place when float64 and contiguous, else converted once; CUDA: copied
+    once to the host), ``T >= 3``.
 
     Returns None (the caller then runs the Python path, which also words every error) unless
     the kernel reports a verified optimum: any unusual argument, invalid data (the kernel
@@ -308,10 +332,22 @@ def _solve_kernel(
     if T < 3 or T2 != T or type(check_input) is not bool:
         return None
     flags = 4 if check_input else 0
-    if b is not None:
-        if type(b) is not np.ndarray or b.dtype != _F64 or b.shape != (T,):
+    roundoff = 1e-10
+    torch_in = type(K) is not np.ndarray
+    if torch_in:
+        if not K.dtype.is_floating_point or K.dtype.itemsize < 4:
             return None
-        flags |= 1
+        roundoff = max(1e-10, 10.0 * _eps(K.dtype))
+        if b is not None and not (is_torch(b) and b.device == K.device
+                                  and b.dtype.is_floating_point and tuple(b.shape) == (T,)):
+            return None
+        Kh = _torch_host(K)
+        kaddr = Kh.data_ptr()
+    else:
+        if b is not None and (type(b) is not np.ndarray or b.dtype != _F64 or b.shape != (T,)):
+            return None
+        Kh = K
+        kaddr = K.ctypes.data if T >= _DIRECT_T and K.flags.c_contiguous else 0
     if tol is None:
         tol = 1e-12
     elif type(tol) is not float or not 0.0 <= tol < math.inf:
@@ -322,22 +358,52 @@ def _solve_kernel(
         return None
     elif max_iter > _INT_MAX:
         max_iter = _INT_MAX
+    if isinstance(warm_start, SimplexQPResult):
+        warm_start = warm_start.x
+    warm = None
     if warm_start is not None:
-        if isinstance(warm_start, SimplexQPResult):
-            warm_start = warm_start.x
-        if (type(warm_start) is not np.ndarray or warm_start.dtype != _F64
-                or warm_start.shape != (T,)):
+        if type(warm_start) is np.ndarray:
+            if warm_start.dtype != _F64 or warm_start.shape != (T,):
+                return None
+            warm = warm_start
+        elif (is_torch(warm_start) and warm_start.dtype.is_floating_point
+              and tuple(warm_start.shape) == (T,)):
+            warm = to_numpy(warm_start)
+            if not np.isfinite(warm).all():
+                return None
+        else:
             return None
         flags |= 2
-    # copy the inputs into buffers with fixed addresses (cheaper than reading the addresses
-    # of the caller's arrays; any memory layout)
     buf = kern.buffers(T)
-    buf.K[...] = K
+    if kaddr:
+        buf.ptrs[0] = kaddr
+    else:  # small or non-contiguous: a copy into the buffer (cheaper than an address lookup)
+        buf.K[...] = K
+        buf.ptrs[0] = buf.kaddr
     if b is not None:
-        buf.b[...] = b
-    if warm_start is not None:
-        buf.warm[...] = warm_start
-    if kern.solve(buf.ctx, T, tol, max_iter, flags) != 0:
+        buf.b[...] = b if not torch_in else to_numpy(b)
+        flags |= 1
+    if warm is not None:
+        buf.warm[...] = warm
+    trace = None
+    if _TRACE is not None:
+        trace = np.empty(4_000_000, dtype=np.intc)
+        buf.ptrs[9] = trace.ctypes.data
+        buf.iinfo[2] = trace.size
+    try:
+        code = kern.solve(buf.ctx, T, tol, max_iter, flags, roundoff)
+    finally:
+        buf.ptrs[9] = 0
+        del Kh
+    if trace is not None:
+        assert _TRACE is not None
+        n = int(buf.iinfo[3])
+        if n > trace.size:
+            raise RuntimeError("working-set trace truncated")
+        cut = np.flatnonzero(trace[:n] < 0)
+        starts = np.concatenate([[0], cut[:-1] + 1])
+        _TRACE.extend(tuple(trace[a:e].tolist()) for a, e in zip(starts, cut))
+    if code != 0:
         return None
     bx, kabs, babs, pgap, outer, nit, mode, _ = buf.info.tolist()
     if mode == 0:
@@ -350,7 +416,8 @@ def _solve_kernel(
                    f"{int(outer)} proximal-point steps; the working sets are numerically "
                    "singular)")
     x = buf.x.copy()
-    return _kernel_result(x, int(nit), message, (x, buf.g.copy(), bx, max(1.0, kabs, babs)))
+    lazy = (x, buf.g.copy(), bx, max(1.0, kabs, babs))
+    return _kernel_result(x if not torch_in else from_numpy(x, K), int(nit), message, lazy)
 
 
 # ----------------------------------------------------------------------------- backends
@@ -489,7 +556,9 @@ def solve_simplex_qp(
     tol : float, optional
         Relative tolerance (defaults in ``DEFAULT_TOL``: 1e-12 for ``active_set``).
     max_iter : int, optional
-        Iteration budget (defaults in ``DEFAULT_MAX_ITER``).
+        Iteration budget (defaults: ``50 T + 1000`` working-set changes for ``active_set``,
+        250 for ``frank_wolfe``, 1000 for ``away``, ``pairwise`` and the backends, 500 for
+        ``apg``).
     warm_start : array or SimplexQPResult, optional
         A previous solution (a point of length ``T``), an active set (int indices or boolean
         mask of length ``T``), or a previous :class:`SimplexQPResult`. Used by ``active_set``
@@ -535,8 +604,9 @@ def solve_simplex_qp(
     0
     """
     kern = _qp_kernel.KERNEL
-    if (kern is not None and method == "active_set" and type(K) is np.ndarray
-            and K.dtype == _F64 and K.ndim == 2):
+    if kern is not None and method == "active_set" and (
+            (type(K) is np.ndarray and K.dtype == _F64 and K.ndim == 2)
+            or (is_torch(K) and K.ndim == 2)):
         res = _solve_kernel(kern, K, b, tol, max_iter, warm_start, check_input)
         if res is not None:
             return res
@@ -576,7 +646,7 @@ def solve_simplex_qp(
     Kn = K if _is_f64(K) else to_numpy(K)
     if check_input:
         check_symmetric_psd(Kn, "K")
-        Kn = 0.5 * (Kn + Kn.T)
+    Kn = 0.5 * (Kn + Kn.T)  # as the kernel does: the solvers see an exactly symmetric K
     if b is None:
         bn = np.zeros(T)
     else:
@@ -611,8 +681,9 @@ def solve_simplex_qp(
         x = np.full(T, 1.0 / T) if x0 is None else x0
         message = "optimal (f is constant on the simplex)"
     else:
-        Ks = Kn / scale
-        bss = bs / scale
+        inv = 1.0 / scale  # the kernel's scaling, to the last bit
+        Ks = Kn * inv
+        bss = bs * inv
         if method == "active_set":
             if T == 1:
                 x = np.ones(1)
@@ -626,7 +697,7 @@ def solve_simplex_qp(
                     1e-10, 10.0 * _eps(getattr(K_in, "dtype", np.float64)))
                 x, nit, status, message = solve_active_set(
                     Ks, bss, tol=tol, max_iter=max_iter, support=support, x0=x0,
-                    roundoff_gap=roundoff,
+                    roundoff_gap=roundoff, trace=_TRACE,
                 )
         else:
             if x0 is None:

@@ -1,4 +1,4 @@
-"""The compiled active-set kernel (fairmt_opt/_qpkernel.c) against the Python implementation,
+"""The compiled active-set kernel (fairmt_opt/qp/_qpkernel.c) against the Python implementation,
 cvxpy and the certificate; the fallback when it is missing or fails; that it is used when built.
 
 Set FAIRMT_OPT_NO_KERNEL=1 to run without the kernel (the tests that need it are then skipped,
@@ -11,6 +11,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -19,6 +20,7 @@ from hypothesis import strategies as st
 
 from fairmt_opt import certify_simplex_qp, reference, solve_simplex_qp
 from fairmt_opt.qp import _kernel as _qp_kernel
+from fairmt_opt.qp._solve import record_working_sets
 from fairmt_opt.testing.qp_strategies import QPInstance, simplex_qps
 
 KERNEL = _qp_kernel.KERNEL
@@ -63,15 +65,14 @@ def _raw(K: np.ndarray, b: np.ndarray | None = None, check: bool = True) -> int:
     """Return code of one direct kernel call (no fallback)."""
     assert KERNEL is not None
     T = K.shape[0]
-    K = np.ascontiguousarray(K, dtype=np.float64)
-    bb = None if b is None else np.ascontiguousarray(b, dtype=np.float64)
     buf = KERNEL.buffers(T)
-    _, work, iwork = buf.keep
-    x, g = np.empty(T), np.empty(T)
-    return int(KERNEL.solve_raw(T, K.ctypes.data, None if bb is None else bb.ctypes.data, None,
-                                1e-12, 50 * T + 1000, check, x.ctypes.data, g.ctypes.data,
-                                buf.info.ctypes.data, buf.iinfo.ctypes.data, work.ctypes.data,
-                                iwork.ctypes.data))
+    buf.K[...] = K
+    buf.ptrs[0] = buf.kaddr
+    flags = 4 if check else 0
+    if b is not None:
+        buf.b[...] = b
+        flags |= 1
+    return int(KERNEL.solve(buf.ctx, T, 1e-12, 50 * T + 1000, flags, 1e-10))
 
 
 def _fval(K: np.ndarray, b: np.ndarray | None, x: np.ndarray) -> float:
@@ -297,3 +298,120 @@ def test_loader_refuses_stale_or_disabled_kernel(
     monkeypatch.setenv("FAIRMT_OPT_NO_KERNEL", "1")
     kern, why = _qp_kernel._load()
     assert kern is None and "FAIRMT_OPT_NO_KERNEL" in why
+
+
+# ------------------------------------------------------------------ same algorithm, same steps
+def _traced(K: Any, b: Any = None, **kw: Any) -> tuple[Any, list[tuple[int, ...]]]:
+    with record_working_sets() as trace:
+        res = solve_simplex_qp(K, b, **kw)
+    return res, list(trace)
+
+
+def _instance(rng: np.random.Generator, T: int, kind: str) -> tuple[np.ndarray, np.ndarray | None]:
+    norms = np.exp(rng.standard_normal(T))[:, None]
+    if kind in ("pd", "biased", "sparse"):
+        R = rng.standard_normal((T, 2 * T)) * norms
+    elif kind == "singular":
+        R = rng.standard_normal((T, max(1, T // 4))) * norms
+    else:  # ill-conditioned: eigenvalues over 1e0..1e-12
+        R = rng.standard_normal((T, T)) * np.logspace(0, -6, T)[None, :] * norms
+    K = R @ R.T
+    mean = float(np.mean(K.diagonal()))
+    b = {"biased": 0.3 * mean * rng.standard_normal(T),
+         "sparse": 3.0 * mean * rng.standard_normal(T),
+         "singular": 0.3 * mean * rng.standard_normal(T)}.get(kind)
+    return K, b
+
+
+@needs_kernel
+@pytest.mark.parametrize("T", [3, 4, 7, 12, 25, 60, 120, 200])
+@pytest.mark.parametrize("kind", ["pd", "biased", "sparse"])
+def test_kernel_takes_the_python_steps(T: int, kind: str) -> None:
+    """K positive definite (unique solution): the kernel visits the same working sets as the
+    Python reference, in the same order, makes the same number of changes and returns the
+    same x to round-off."""
+    rng = np.random.default_rng(17 * T + len(kind))
+    for _ in range(3 if T <= 60 else 1):
+        K, b = _instance(rng, T, kind)
+        with _record() as codes:
+            fast, tr_fast = _traced(K, b)
+        with _python_only():
+            slow, tr_slow = _traced(K, b)
+        assert codes == [0]
+        assert tr_fast == tr_slow and len(tr_fast) >= 1
+        assert fast.nit == slow.nit and fast.message == slow.message
+        np.testing.assert_allclose(fast.x, slow.x, rtol=0, atol=1e-12)
+
+
+@needs_kernel
+@pytest.mark.parametrize("T", [5, 20, 60, 150])
+@pytest.mark.parametrize("kind", ["singular", "ill"])
+def test_kernel_and_python_agree_on_degenerate_problems(T: int, kind: str) -> None:
+    """Singular or ill-conditioned K (zero-curvature steps, bans, the proximal refinement):
+    the same optimum (objective, R^T x); the steps agree too unless round-off in the sums
+    tips a near-tie, which is allowed here."""
+    rng = np.random.default_rng(5 * T + len(kind))
+    for _ in range(3):
+        K, b = _instance(rng, T, kind)
+        with _record() as codes:
+            fast, _ = _traced(K, b)
+        with _python_only():
+            slow, _ = _traced(K, b)
+        assert codes == [0]
+        assert fast.success and slow.success
+        s = _scale(K, b)
+        assert fast.fun == pytest.approx(slow.fun, abs=1e-12 * s)
+        assert certify_simplex_qp(K, b, fast.x).ok
+
+
+@needs_kernel
+def test_kernel_takes_the_python_steps_from_a_warm_start() -> None:
+    rng = np.random.default_rng(11)
+    for T in (6, 30, 90):
+        K, b = _instance(rng, T, "biased")
+        first = solve_simplex_qp(K, b)
+        R = np.linalg.cholesky(K) + 1e-2 * rng.standard_normal((T, T))
+        K2 = R @ R.T
+        with _record() as codes:
+            fast, tr_fast = _traced(K2, b, warm_start=first.x)
+        with _python_only():
+            slow, tr_slow = _traced(K2, b, warm_start=first.x)
+        assert codes == [0]
+        assert tr_fast == tr_slow and fast.nit == slow.nit
+        np.testing.assert_allclose(fast.x, slow.x, rtol=0, atol=1e-12)
+
+
+@needs_kernel
+def test_kernel_reads_torch_cpu_tensors() -> None:
+    """torch CPU tensors reach the kernel (float64 read in place, float32 converted once) and
+    come back in their dtype; the steps are the Python path's."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(12)
+    K, b = _instance(rng, 40, "biased")
+    assert b is not None
+    ref, tr_ref = _traced(K, b)
+    for dtype in (torch.float64, torch.float32):
+        Kt = torch.tensor(K, dtype=dtype, requires_grad=True)
+        bt = torch.tensor(b, dtype=dtype)
+        with _record() as codes:
+            res, tr = _traced(Kt, bt, warm_start=None)
+        with _python_only():
+            slow, tr_slow = _traced(Kt, bt)
+        assert codes == [0]
+        assert isinstance(res.x, torch.Tensor) and res.x.dtype == dtype
+        assert tr == tr_slow and res.nit == slow.nit
+        torch.testing.assert_close(res.x, slow.x, rtol=0, atol=1e-12 if dtype == torch.float64
+                                   else 1e-6)
+        if dtype == torch.float64:
+            assert tr == tr_ref
+            np.testing.assert_allclose(res.x.numpy(), ref.x, rtol=0, atol=1e-12)
+        with _record() as codes:  # a torch warm start
+            warm = solve_simplex_qp(Kt, bt, warm_start=res.x)
+        assert codes == [0] and warm.nit == 0
+
+
+def test_python_path_records_its_steps() -> None:
+    """Without the kernel too: a block step from the best vertex solves this instance."""
+    with _python_only():
+        res, trace = _traced(np.diag([1.0, 2.0, 4.0]))
+    assert res.success and res.nit == 0 and trace == [(0, 1, 2)]
