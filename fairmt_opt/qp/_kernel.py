@@ -85,9 +85,10 @@ def kernel_path() -> Path | None:
     return shared_object(Path(__file__).resolve().parent, "_qpkernel")
 
 
-def _lapack_pointers() -> tuple[int, int]:
-    """Addresses of SciPy's LAPACK ``dgesv`` and ``dpstrf`` (``scipy.linalg.cython_lapack``):
-    the kernel calls the very routines the Python implementation calls."""
+def _lapack_pointers() -> tuple[int, int, int]:
+    """Addresses of SciPy's LAPACK ``dgesv``, ``dpstrf`` and ``dpotrf``
+    (``scipy.linalg.cython_lapack``): the kernel calls the very routines the Python
+    implementation calls."""
     from scipy.linalg import cython_lapack
 
     api = ctypes.pythonapi
@@ -97,10 +98,10 @@ def _lapack_pointers() -> tuple[int, int]:
     api.PyCapsule_GetPointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
     caps = cython_lapack.__pyx_capi__  # type: ignore[attr-defined]
     out = []
-    for name in ("dgesv", "dpstrf"):
+    for name in ("dgesv", "dpstrf", "dpotrf"):
         cap = caps[name]
         out.append(int(api.PyCapsule_GetPointer(cap, api.PyCapsule_GetName(cap))))
-    return out[0], out[1]
+    return out[0], out[1], out[2]
 
 
 class Buffers(NamedTuple):
@@ -133,12 +134,12 @@ class QPKernel:
         ws.argtypes = [ci, ci]
         setl = lib.fairmt_qp_set_lapack
         setl.restype = None
-        setl.argtypes = [vp, vp]
+        setl.argtypes = [vp, vp, vp]
         try:
-            gesv, pstrf = _lapack_pointers()
+            gesv, pstrf, potrf = _lapack_pointers()
         except (ImportError, KeyError, AttributeError, ValueError) as exc:
             raise AttributeError(f"no LAPACK from scipy.linalg.cython_lapack: {exc}") from exc
-        setl(gesv, pstrf)
+        setl(gesv, pstrf, potrf)
         #: ``solve(ctx, T, tol, max_iter, flags, roundoff_gap)``, flags: 1 use b, 2 use warm,
         #: 4 check input
         self.solve = fn

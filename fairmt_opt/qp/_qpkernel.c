@@ -9,7 +9,7 @@
  * search, bans of stalled indices, rebuilds every 60 updates), the verification of the
  * Frank-Wolfe gap and the proximal-point refinement. The dense factorisations are the same
  * LAPACK routines (dgesv, dpstrf) as the Python code: the loader passes SciPy's through
- * fairmt_qp_set_lapack. Only the order of floating-point sums differs (products with K), so
+ * fairmt_qp_set_lapack (with dpotrf for the positive-semidefiniteness pre-check). Only the order of floating-point sums differs (products with K), so
  * the iterates agree to round-off and the working sets are the same where the solution is
  * unique. Plain C99 + libm, no Python headers: loaded with ctypes by fairmt_opt/qp/_kernel.py.
  *
@@ -49,13 +49,16 @@ typedef void (*dgesv_t)(int *n, int *nrhs, double *a, int *lda, int *ipiv, doubl
                         int *info);
 typedef void (*dpstrf_t)(char *uplo, int *n, double *a, int *lda, int *piv, int *rank,
                          double *tol, double *work, int *info);
+typedef void (*dpotrf_t)(char *uplo, int *n, double *a, int *lda, int *info);
 static dgesv_t lp_dgesv = NULL;
 static dpstrf_t lp_dpstrf = NULL;
+static dpotrf_t lp_dpotrf = NULL;
 
 /* Set the LAPACK routines (once, by the loader, before any solve). */
-FQP_EXPORT void fairmt_qp_set_lapack(void *gesv, void *pstrf) {
+FQP_EXPORT void fairmt_qp_set_lapack(void *gesv, void *pstrf, void *potrf) {
     lp_dgesv = (dgesv_t)gesv;
     lp_dpstrf = (dpstrf_t)pstrf;
+    lp_dpotrf = (dpotrf_t)potrf;
 }
 
 typedef struct {
@@ -761,41 +764,6 @@ static int prox(ws_t *W, prox_t *P, double *x, double tol, int max_iter, int *ni
     return 1;
 }
 
-/* Cholesky U'U of A + delta I (U upper, row-major, right-looking so that the inner loop is a
- * contiguous axpy): 0 if it succeeds. */
-static int chol_shifted(const double *A, int T, double delta, double *U) {
-    for (int i = 0; i < T; ++i) {
-        memcpy(U + (size_t)i * T + i, A + (size_t)i * T + i, (size_t)(T - i) * sizeof(double));
-        U[(size_t)i * T + i] += delta;
-    }
-    int k = 0;
-    for (; k + 1 < T; k += 2) {  /* two pivots at a time: rank-2 updates of the trailing rows */
-        double *U0 = U + (size_t)k * T, *U1 = U0 + T;
-        const double d0 = U0[k];
-        if (!(d0 > 0.0) || !isfinite(d0)) return -1;
-        const double r0 = sqrt(d0), i0 = 1.0 / r0;
-        U0[k] = r0;
-        for (int j = k + 1; j < T; ++j) U0[j] *= i0;
-        const double f = U0[k + 1];
-        for (int j = k + 1; j < T; ++j) U1[j] -= f * U0[j];
-        const double d1 = U1[k + 1];
-        if (!(d1 > 0.0) || !isfinite(d1)) return -1;
-        const double r1 = sqrt(d1), i1 = 1.0 / r1;
-        U1[k + 1] = r1;
-        for (int j = k + 2; j < T; ++j) U1[j] *= i1;
-        for (int i = k + 2; i < T; ++i) {
-            const double f0 = U0[i], f1 = U1[i];
-            double *Ui = U + (size_t)i * T;
-            for (int j = i; j < T; ++j) Ui[j] -= f0 * U0[j] + f1 * U1[j];
-        }
-    }
-    if (k < T) {
-        const double d = U[(size_t)k * T + k];
-        if (!(d > 0.0) || !isfinite(d)) return -1;
-    }
-    return 0;
-}
-
 /* Size of the double (which = 0) and int (which = 1) work arrays for problem size T. */
 FQP_EXPORT int fairmt_qp_work_size(int T, int which) {
     const int ld = T + 1;
@@ -837,7 +805,7 @@ FQP_EXPORT FQP_CLONES int fairmt_qp_solve(const intptr_t *ctx, int T, double tol
     iinfo[0] = 0;
     iinfo[3] = 0;
     if (T < 3) return 3;
-    if (!lp_dgesv || !lp_dpstrf) return 4;
+    if (!lp_dgesv || !lp_dpstrf || !lp_dpotrf) return 4;
     /* ---- data scale and checks */
     double kabs = 0.0, asym = 0.0;
     int finite = 1;
@@ -891,8 +859,14 @@ FQP_EXPORT FQP_CLONES int fairmt_qp_solve(const intptr_t *ctx, int T, double tol
     }
     if (check && asym > 1e-8 * fmax(1.0, kabs)) return -3;
     if (check && kabs > 0.0) {
+        /* Cholesky (dpotrf) of the scaled K + 1e-8 T max(1, max|K|) I; Kp is scratch here */
         const double delta = 1e-8 * T * fmax(1.0, kabs) * inv;
-        if (chol_shifted(Ks, T, delta, Kp) != 0) return -4;  /* Kp is scratch here */
+        memcpy(Kp, Ks, (size_t)T * T * sizeof(double));
+        for (int i = 0; i < T; ++i) Kp[(size_t)i * T + i] += delta;
+        int n = T, info = 0;
+        char uplo = 'L';
+        lp_dpotrf(&uplo, &n, Kp, &n, &info);
+        if (info != 0) return -4;
     }
     for (int i = 0; i < T; ++i) bs[i] = b ? (b[i] - bmin) * inv : 0.0;
     /* ---- warm start: a point (its support is the first working set) */

@@ -515,17 +515,17 @@ def solve_simplex_qp(
       with Hessian :math:`K + \rho I` and a moving centre, :math:`\rho = 10^{-8}` of the
       scale; not a ridge: the iterates converge to a minimiser of the original problem),
       stopped at gap ``<= tol`` or, when progress creeps at round-off level, at a gap below
-      1e-10 of the scale (reported in ``message``). For float64 NumPy input with
-      :math:`T \ge 3` the method runs in a compiled C kernel (built at install time when a C
-      compiler is available; the input checks, the same primal method (no block pivoting; the
-      entering index is the one of most negative multiplier per unit :math:`K`-length of its
-      edge :math:`e_j - \alpha`, and a cold start begins at the barycentre of a first working
-      set of the better half of the candidates by that rule), the proximal refinement and a
-      final check of the Frank–Wolfe gap all run in C, a few microseconds at :math:`T = 10`);
-      other inputs, and any case the kernel does not finish
-      with a verified optimum, use the Python implementation (``fairmt_opt.qp._kernel.KERNEL``
-      is ``None`` when the kernel is not built; the environment variable
-      ``FAIRMT_OPT_NO_KERNEL=1`` disables it).
+      1e-10 of the scale (reported in ``message``). The primal method's entering index is
+      the one of most negative multiplier per unit :math:`K`-length of its edge
+      :math:`e_j - \alpha` (steepest edge). For float64 NumPy input and torch tensors (CPU
+      float64 read in place, other floating dtypes converted once, CUDA copied once to the
+      host) with :math:`T \ge 3` the same algorithm runs in a compiled C kernel (built at
+      install time when a C compiler is available; the input checks, the same block steps,
+      primal steps and proximal refinement, with the same LAPACK routines as the Python
+      code, so it visits the same working sets and returns the same ``x`` to round-off);
+      any case the kernel does not finish with a verified optimum uses the Python
+      implementation (``fairmt_opt.qp._kernel.KERNEL`` is ``None`` when the kernel is not
+      built; the environment variable ``FAIRMT_OPT_NO_KERNEL=1`` disables it).
     * ``"frank_wolfe"``: Frank–Wolfe with exact line search from the barycentre, the MGDA
       min-norm solver done right; stops when the Frank–Wolfe gap is ``<= tol`` (default 1e-8)
       or after ``max_iter`` steps (default 250, the classic MGDA budget). :math:`O(T)` per step.
