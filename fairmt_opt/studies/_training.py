@@ -1,30 +1,32 @@
 """The training studies: ``dynamics``, ``compare``, ``partial-labels``, ``sensitivity``.
 
-One small, deterministic training loop serves them all: an MLP encoder shared by the tasks,
-one ``nn.Linear`` head per task, Adam, mini-batches drawn from a seeded permutation, and any
-method of :data:`fairmt_opt.torch.METHODS` (each a configured :class:`fairmt_opt.torch.FairMT`)
-to turn the batch into the loss to backpropagate and a dual step.
+They all train through :class:`fairmt_opt.torch.Trainer`, the one training loop of the
+library: an MLP encoder shared by the tasks, one ``nn.Linear`` head per task, Adam,
+mini-batches drawn from a seeded permutation (the last, smaller one of each epoch dropped),
+and any method of :data:`fairmt_opt.torch.METHODS` (each from
+:func:`fairmt_opt.torch.make_method`) to turn the batch into the loss to backpropagate and a
+dual step. The splits are evaluated by :meth:`fairmt_opt.torch.Trainer.report`.
 """
 
 from __future__ import annotations
 
+import copy
 import itertools
 import math
-import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from ..datasets import MTLDataset, Split, load_dataset
-from ..fairness import Task, evaluate_task, soft_violation
+from .. import aggregate_violations, certify_primal_dual
+from ..datasets import MTLDataset, load_dataset
+from ..fairness import Task, soft_violation
 from ..plots import new_figure
-from ..simplex._aggregation import aggregate_violations
 from ._common import StudyConfig, StudyResult, StudyWriter, markdown_table, progress
 
-__all__ = ["TrainSettings", "run_compare", "run_dynamics", "run_partial_labels",
-           "run_sensitivity", "train_method"]
+__all__ = ["TrainSettings", "evaluate", "history_rows", "run_compare", "run_dynamics",
+           "run_partial_labels", "run_sensitivity", "train_method"]
 
 #: the fairness metric and the utility metric that summarise each task kind
 FAIRNESS_METRIC = {"detection": "eo", "classification": "eo", "regression": "ks"}
@@ -33,7 +35,7 @@ UTILITY_METRIC = {"detection": "accuracy", "classification": "accuracy", "regres
 
 @dataclass
 class TrainSettings:
-    """Hyperparameters of the study training loop (all recorded in ``config.json``).
+    """Hyperparameters of the study training (all recorded in ``config.json``).
 
     ``method_options`` go to :func:`fairmt_opt.torch.make_method` (``eps``, ``mu``, ``rho``,
     ...); the defaults are those of :class:`fairmt_opt.torch.FairMT` except where set here.
@@ -55,7 +57,7 @@ class TrainSettings:
                 "eval_every": self.eval_every, "threads": self.threads,
                 "method_options": dict(self.method_options),
                 "optimizer": "Adam", "encoder": "MLP with ReLU", "heads": "nn.Linear per task",
-                "dtype": "float32"}
+                "dtype": "float32", "loop": "fairmt_opt.torch.Trainer (drop_last=True)"}
 
 
 # ----------------------------------------------------------------------------- data and model
@@ -78,23 +80,6 @@ def _dataset(config: StudyConfig) -> MTLDataset:
     return load_dataset(config.dataset, **opts)
 
 
-def _tensors(split: Split, tasks: Sequence[Task], device: str) -> dict[str, Any]:
-    import torch
-
-    targets = []
-    for task, y in zip(tasks, split.targets):
-        if task.kind == "classification":
-            targets.append(torch.as_tensor(y, dtype=torch.long, device=device))
-        else:
-            targets.append(torch.as_tensor(y, dtype=torch.float32, device=device))
-    return {
-        "X": torch.as_tensor(split.X, device=device),
-        "targets": targets,
-        "mask": torch.as_tensor(split.mask, device=device),
-        "groups": torch.as_tensor(split.groups, device=device),
-    }
-
-
 def _model(d: int, tasks: Sequence[Task], hidden: Sequence[int], device: str) -> tuple[Any, Any]:
     import torch
     from torch import nn
@@ -112,18 +97,23 @@ def _model(d: int, tasks: Sequence[Task], hidden: Sequence[int], device: str) ->
     return encoder, heads
 
 
-@dataclass
-class TrainOutcome:
-    """A trained model with the log of its training."""
+def make_trainer(method: str, ds: MTLDataset, *, seed: int, settings: TrainSettings,
+                 device: str = "cpu", options: dict[str, Any] | None = None) -> Any:
+    """The :class:`fairmt_opt.torch.Trainer` of ``method`` on ``ds``, its model initialised
+    from ``seed`` (``torch.manual_seed``) and its data order seeded by ``seed``."""
+    import torch
 
-    method: str
-    seed: int
-    encoder: Any
-    heads: Any
-    steps: int
-    seconds: float
-    final_eta: float
-    log: list[tuple[int, str, float]]
+    from ..torch import Trainer, make_method
+
+    torch.manual_seed(seed)
+    encoder, heads = _model(ds.n_features, ds.tasks, settings.hidden, device)
+    opts = {**settings.method_options, **(options or {})}
+    if method == "mgda":
+        opts["shared_parameters"] = list(encoder.parameters())
+    fm = make_method(method, ds.tasks, ds.n_groups, **opts)
+    opt = torch.optim.Adam([*encoder.parameters(), *heads.parameters()], lr=settings.lr)
+    return Trainer(encoder, heads, fm, opt, batch_size=min(settings.batch_size, len(ds.train)),
+                   seed=seed, log_every=settings.log_every, drop_last=True)
 
 
 def train_method(
@@ -134,16 +124,16 @@ def train_method(
     settings: TrainSettings,
     device: str = "cpu",
     options: dict[str, Any] | None = None,
-    on_eval: Any = None,
-) -> TrainOutcome:
-    """Train ``method`` on ``ds.train`` from seed ``seed`` (same seed, same numbers on CPU).
+    on_eval: Callable[[Any], Any] | None = None,
+) -> Any:
+    """Train ``method`` on ``ds.train`` from seed ``seed`` for ``settings.epochs`` epochs and
+    return the :class:`fairmt_opt.torch.Trainer` (same seed, same numbers on CPU).
 
-    ``log`` holds ``(step, quantity, value)``: every ``log_every`` steps the batch's
-    ``loss[task]``, ``psi[task]``, ``alpha[task]``, ``w[task]``, ``phi``, ``eta`` and
-    ``grad_norm`` (the norm of the gradient of the Lagrangian over all parameters: the batch
-    stationarity residual). ``on_eval(step, encoder, heads, fairmt)`` is called every
-    ``eval_every`` steps (and at the end) when given. Torch runs on ``settings.threads``
-    intra-op threads during training (1 by default; restored afterwards).
+    Its ``history`` has a row every ``log_every`` steps (the batch's losses, ψ, α, w*, Φ, η
+    and the gradient norm of the Lagrangian: the batch stationarity residual);
+    ``on_eval(trainer)`` is called every ``eval_every`` steps and after the last one when
+    given. Torch runs on ``settings.threads`` intra-op threads during training (1 by default;
+    restored afterwards).
     """
     import torch
 
@@ -151,114 +141,53 @@ def train_method(
     if settings.threads is not None:
         torch.set_num_threads(settings.threads)  # small models: threads only add overhead
     try:
-        return _train(method, ds, seed=seed, settings=settings, device=device,
-                      options=options, on_eval=on_eval)
+        tr = make_trainer(method, ds, seed=seed, settings=settings, device=device,
+                          options=options)
+        every = settings.eval_every if on_eval is not None else 0
+        tr.fit(ds.train, epochs=settings.epochs, eval_every=every, callback=on_eval)
+        if on_eval is not None and not every:
+            on_eval(tr)
+        return tr
     finally:
         torch.set_num_threads(previous)
 
 
-def _train(method: str, ds: MTLDataset, *, seed: int, settings: TrainSettings, device: str,
-           options: dict[str, Any] | None, on_eval: Any) -> TrainOutcome:
-    import torch
-
-    from ..torch import make_method
-
-    torch.manual_seed(seed)
-    np_rng = np.random.default_rng(seed)
-    tasks = ds.tasks
-    encoder, heads = _model(ds.n_features, tasks, settings.hidden, device)
-    params = [*encoder.parameters(), *heads.parameters()]
-    opts = {**settings.method_options, **(options or {})}
-    if method == "mgda":
-        opts["shared_parameters"] = list(encoder.parameters())
-    fm = make_method(method, tasks, ds.n_groups, **opts)
-    opt = torch.optim.Adam(params, lr=settings.lr)
-    data = _tensors(ds.train, tasks, device)
-    n = len(ds.train)
-    bs = min(settings.batch_size, n)
-    log: list[tuple[int, str, float]] = []
-    step = 0
-    t0 = time.perf_counter()
-    for _epoch in range(settings.epochs):
-        perm = torch.as_tensor(np_rng.permutation(n), device=device)
-        for start in range(0, n - bs + 1, bs):
-            idx = perm[start:start + bs]
-            h = encoder(data["X"][idx])
-            outs = [head(h) for head in heads]
-            res = fm.compute(h, outs, [y[idx] for y in data["targets"]], data["mask"][idx],
-                             data["groups"][idx], heads=list(heads))
-            opt.zero_grad(set_to_none=True)
-            res.loss.backward()
-            rec = res.record
-            if step % settings.log_every == 0:
-                gn = math.sqrt(sum(float((p.grad.detach() ** 2).sum()) for p in params
-                                   if p.grad is not None))
-                log.append((step, "grad_norm", gn))
-                log.append((step, "phi", float(rec.phi)))
-                log.append((step, "eta", float(rec.eta)))
-                for t, task in enumerate(tasks):
-                    log.append((step, f"loss[{task.name}]", float(rec.losses[t])))
-                    log.append((step, f"psi[{task.name}]", float(rec.psi[t])))
-                    log.append((step, f"alpha[{task.name}]", float(rec.alpha[t])))
-                    log.append((step, f"w[{task.name}]", float(rec.weights[t])))
-            opt.step()
-            fm.dual_step(rec)
-            step += 1
-            if on_eval is not None and settings.eval_every and step % settings.eval_every == 0:
-                on_eval(step, encoder, heads, fm)
-    if on_eval is not None:
-        on_eval(step, encoder, heads, fm)
-    return TrainOutcome(method, seed, encoder, heads, step, time.perf_counter() - t0,
-                        float(fm.eta), log)
+def history_rows(trainer: Any) -> list[tuple[int, str, float]]:
+    """``(step, quantity, value)`` of the trainer's history: ``grad_norm``, ``phi``, ``eta``
+    and per task ``loss[t]``, ``psi[t]``, ``alpha[t]``, ``w[t]``."""
+    rows: list[tuple[int, str, float]] = []
+    for r in trainer.history:
+        s = int(r["step"])
+        rows += [(s, "grad_norm", float(r["grad_norm"])), (s, "phi", float(r["phi"])),
+                 (s, "eta", float(r["eta"]))]
+        for t, task in enumerate(trainer.tasks):
+            rows += [(s, f"loss[{task.name}]", float(r["losses"][t])),
+                     (s, f"psi[{task.name}]", float(r["psi"][t])),
+                     (s, f"alpha[{task.name}]", float(r["alpha"][t])),
+                     (s, f"w[{task.name}]", float(r["weights"][t]))]
+    return rows
 
 
-def _outputs(encoder: Any, heads: Any, X: np.ndarray, device: str) -> list[np.ndarray]:
-    import torch
-
-    with torch.no_grad():
-        h = encoder(torch.as_tensor(X, device=device))
-        return [head(h).cpu().numpy().astype(np.float64) for head in heads]
-
-
-def soft_phi(ds: MTLDataset, split: Split, outputs: Sequence[np.ndarray], mu: float
-             ) -> tuple[np.ndarray, float]:
-    r"""Soft asymmetric violations :math:`\psi_t` (SPEC §3) of the outputs on a whole split and
-    their AHFDA aggregate :math:`\Phi` (the constrained quantity), for any method."""
-    psi = np.zeros(len(ds.tasks))
-    for t, task in enumerate(ds.tasks):
-        z = outputs[t][:, 0] if task.out_dim == 1 else outputs[t]
-        if split.mask[:, t].any():
-            psi[t] = float(np.asarray(soft_violation(
-                task, z, split.targets[t], split.mask[:, t], split.groups, ds.n_groups).value))
-    present = split.mask.any(axis=0)
-    phi = float(aggregate_violations(psi[present], mu).value) if present.any() else 0.0
-    return psi, phi
-
-
-def evaluate(ds: MTLDataset, outcome: TrainOutcome, split_name: str, mu: float, device: str
+def evaluate(ds: MTLDataset, trainer: Any, split_name: str, mu: float
              ) -> tuple[list[tuple[str, str, float]], list[str]]:
-    """``(task, metric, value)`` rows of every hard metric of every task, the soft ψ_t and Φ,
-    and the list of undefined metrics (left out, with their reasons)."""
-    split = ds.split(split_name)
-    outs = _outputs(outcome.encoder, outcome.heads, split.X, device)
+    """``(task, metric, value)`` rows of every hard metric of every task, the soft ψ_t and Φ
+    (AHFDA with ``mu``) on a split, by :meth:`fairmt_opt.torch.Trainer.report`, and the list
+    of undefined metrics (left out, with their reasons)."""
+    medians = {task.name: float(np.median(ds.train.targets[t][ds.train.mask[:, t]]))
+               for t, task in enumerate(ds.tasks) if task.kind == "regression"}
+    ev = trainer.report(ds.split(split_name), mu=mu, train_median=medians)
     rows: list[tuple[str, str, float]] = []
     undefined: list[str] = []
-    for t, task in enumerate(ds.tasks):
-        z = outs[t][:, 0] if task.out_dim == 1 else outs[t]
-        median = None
-        if task.kind == "regression":
-            median = float(np.median(ds.train.targets[t][ds.train.mask[:, t]]))
-        rep = evaluate_task(task, z, split.targets[t], split.mask[:, t], split.groups,
-                            ds.n_groups, train_median=median)
+    for task in ds.tasks:
+        rep = ev.metrics[task.name]
         for k, v in rep.items():
             if k in rep.undefined:
                 undefined.append(f"{task.name}/{k} ({split_name}): {rep.undefined[k]}")
             else:
                 rows.append((task.name, k, float(v)))
-    psi, phi = soft_phi(ds, split, outs, mu)
-    for t, task in enumerate(ds.tasks):
-        rows.append((task.name, "psi", float(psi[t])))
-    rows.append(("all", "phi", phi))
+    for task in ds.tasks:
+        rows.append((task.name, "psi", ev.psi[task.name]))
+    rows.append(("all", "phi", ev.phi))
     return rows, undefined
 
 
@@ -277,37 +206,36 @@ def _settings(config: StudyConfig, **over: Any) -> TrainSettings:
 
 def _run_methods(config: StudyConfig, w: StudyWriter, ds: MTLDataset, methods: Sequence[str],
                  settings: TrainSettings, variants: dict[str, dict[str, Any]] | None = None,
-                 hist_every: int = 1, eval_mu: float | None = None
-                 ) -> dict[tuple[str, int], TrainOutcome]:
+                 hist_every: int = 1, eval_mu: float | None = None) -> dict[tuple[str, int], Any]:
     """Train every method (or variant) for every seed; write results, history and timings."""
     variants = variants or {m: {} for m in methods}
-    outcomes = {}
+    trainers = {}
     undefined: set[str] = set()
     jobs = [(label, seed) for label in variants for seed in range(config.seeds)]
     for label, seed in progress(jobs, desc=f"{config.study}:{ds.name}"):
         method = label.split("[", 1)[0]
         opts = variants[label]
-        out = train_method(method, ds, seed=seed, settings=settings, device=config.device,
-                           options=opts)
-        outcomes[(label, seed)] = out
+        tr = train_method(method, ds, seed=seed, settings=settings, device=config.device,
+                          options=opts)
+        trainers[(label, seed)] = tr
         mu = eval_mu if eval_mu is not None else float(
             {**settings.method_options, **opts}.get("mu", 0.1))
         for split in ("val", "test"):
-            rows, und = evaluate(ds, out, split, mu, config.device)
+            rows, und = evaluate(ds, tr, split, mu)
             undefined.update(f"{label}: {u}" for u in und)
             for task, metric, value in rows:
                 w.result(label, seed, split, task, metric, value)
-        w.result(label, seed, "train", "all", "final_eta", out.final_eta)
-        w.result(label, seed, "train", "all", "steps", out.steps)
-        w.timing(label, seed, "all", "train_time_s", out.seconds)
-        for step, q, v in out.log:
+        w.result(label, seed, "train", "all", "final_eta", float(tr.method.eta))
+        w.result(label, seed, "train", "all", "steps", tr.step)
+        w.timing(label, seed, "all", "train_time_s", tr.seconds)
+        for step, q, v in history_rows(tr):
             if step % (settings.log_every * hist_every) == 0:
                 w.hist(label, seed, step, q, v)
     if undefined:
         w.section("## Undefined metrics (left out of results.csv)\n\n"
                   + "\n".join(f"- {u}" for u in sorted(undefined)[:40])
                   + ("\n- ..." if len(undefined) > 40 else "") + "\n")
-    return outcomes
+    return trainers
 
 
 def _table(results: list[dict[str, Any]], split: str = "test") -> dict[tuple[str, str, str],
@@ -488,29 +416,33 @@ def _check_methods(methods: Sequence[str], allowed: Sequence[str]) -> tuple[str,
 # ----------------------------------------------------------------------------- dynamics
 
 
-def _kkt_residuals(ds: MTLDataset, full: dict[str, Any], encoder: Any, heads: Any, fm: Any,
-                   eps: float) -> dict[str, float]:
+def _kkt_residuals(ds: MTLDataset, tr: Any, eps: float) -> dict[str, float]:
     r"""KKT residuals of SPEC §5 on the whole training split, by
     :func:`fairmt_opt.certify_primal_dual`: per-task gradients :math:`\nabla_\theta L_t` and
     :math:`\nabla_\theta\Phi` over all parameters, the weights :math:`\tilde\alpha` that the
-    method applies (its QP on the whole split) and the current :math:`\eta`."""
+    method applies (its QP on the whole split) and the current :math:`\eta`. The method's
+    state (dual variable, warm starts, counters) is restored afterwards: an evaluation is not
+    a training step."""
     import torch
 
-    from ..certificates._primal_dual import certify_primal_dual
     from ..torch import masked_task_loss
 
-    params = [*encoder.parameters(), *heads.parameters()]
-    h = encoder(full["X"])
-    outs = [hd(h) for hd in heads]
-    rec = fm.compute(h, outs, full["targets"], full["mask"], full["groups"],
-                     heads=list(heads)).record
-    fm.num_steps -= 1  # an evaluation, not a training step
+    full = tr.batch(ds.train)
+    fm = tr.method
+    params = [p for g in tr.optimizer.param_groups for p in g["params"]]
+    saved = copy.deepcopy(fm.state_dict())
+    try:
+        h, outs = tr.forward(full.X)
+        rec = fm.compute(h, outs, list(full.targets), full.mask, full.groups,
+                         heads=tr.heads).record
+    finally:
+        fm.load_state_dict(saved)
     losses, psis = [], []
     for t, task in enumerate(ds.tasks):
         z = outs[t].reshape(-1) if task.out_dim == 1 else outs[t]
-        y, m = full["targets"][t], full["mask"][:, t]
+        y, m = full.targets[t], full.mask[:, t]
         losses.append(masked_task_loss(task, outs[t], y, m).value)
-        psis.append(torch.as_tensor(soft_violation(task, z, y, m, full["groups"],
+        psis.append(torch.as_tensor(soft_violation(task, z, y, m, full.groups,
                                                    ds.n_groups).value))
     phi = aggregate_violations(torch.stack(psis), fm.mu).value  # differentiable (Danskin)
     phi_value = float(phi.detach())
@@ -518,10 +450,10 @@ def _kkt_residuals(ds: MTLDataset, full: dict[str, Any], encoder: Any, heads: An
     def flat_grad(x: Any) -> np.ndarray:
         gs = torch.autograd.grad(x, params, retain_graph=True, allow_unused=True)
         return torch.cat([(g if g is not None else torch.zeros_like(p)).reshape(-1)
-                          for g, p in zip(gs, params)]).double().numpy()
+                          for g, p in zip(gs, params)]).double().cpu().numpy()
 
     G = np.stack([flat_grad(L) for L in losses])
-    cert = certify_primal_dual(G, flat_grad(phi), rec.alpha_tilde.double().numpy(),
+    cert = certify_primal_dual(G, flat_grad(phi), rec.alpha_tilde.double().cpu().numpy(),
                                float(fm.eta), phi_value, eps)
     return {"stationarity": cert.stationarity, "stationarity_rel": cert.stationarity_rel,
             "primal_infeasibility": cert.primal_feasibility,
@@ -547,30 +479,27 @@ def run_dynamics(config: StudyConfig) -> StudyResult:
     eps = float(settings.method_options["eps"])
     w = StudyWriter(config, {"settings": settings.as_dict(), "dataset": repr(ds),
                              "dataset_info": ds.info})
-    full = _tensors(ds.train, ds.tasks, config.device)
     finals: dict[tuple[str, int], dict[str, float]] = {}
 
     for label in methods:
         for seed in progress(range(config.seeds), desc=f"dynamics:{label}"):
-            def on_eval(step: int, encoder: Any, heads: Any, fm: Any, label: str = label,
-                        seed: int = seed) -> None:
-                vals = _kkt_residuals(ds, full, encoder, heads, fm, eps)
+            def on_eval(tr: Any, label: str = label, seed: int = seed) -> None:
+                vals = _kkt_residuals(ds, tr, eps)
                 for q, v in vals.items():
-                    w.hist(label, seed, step, f"kkt:{q}", v)
+                    w.hist(label, seed, tr.step, f"kkt:{q}", v)
                 finals[(label, seed)] = vals
 
-            out = train_method(label, ds, seed=seed, settings=settings, device=config.device,
-                               on_eval=on_eval)
-            for step, q, v in out.log:
+            tr = train_method(label, ds, seed=seed, settings=settings, device=config.device,
+                              on_eval=on_eval)
+            for step, q, v in history_rows(tr):
                 w.hist(label, seed, step, q, v)
             for split in ("val", "test"):
-                rows, _ = evaluate(ds, out, split, float(settings.method_options["mu"]),
-                                   config.device)
+                rows, _ = evaluate(ds, tr, split, float(settings.method_options["mu"]))
                 for task, metric, value in rows:
                     w.result(label, seed, split, task, metric, value)
             for q, v in finals[(label, seed)].items():
                 w.result(label, seed, "train", "all", f"final_{q}", v)
-            w.timing(label, seed, "all", "train_time_s", out.seconds)
+            w.timing(label, seed, "all", "train_time_s", tr.seconds)
     _dynamics_figures(w, ds, methods[0], eps)
     f = [finals[(methods[0], s)] for s in range(config.seeds)]
     active = [fin["eta"] > 0 for fin in f]
