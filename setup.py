@@ -1,10 +1,8 @@
-"""Build configuration for the optional compiled kernels (metadata lives in pyproject.toml).
+"""Build configuration for the optional compiled kernel (metadata lives in pyproject.toml).
 
-``fairmt_opt._qpkernel`` (the active-set QP) and ``fairmt_opt.fairness._fairkernel`` (the
-masked losses and soft violations of a CPU training step) are plain C shared objects (no Python
-API) loaded with ctypes by ``fairmt_opt.qp._kernel`` and ``fairmt_opt.fairness._kernel``. Both
-are optional: without a C compiler the build skips them and the library uses its Python / torch
-implementations.
+``fairmt_opt.qp._qpkernel`` (the active-set simplex QP) is a plain C shared object (no Python
+API) loaded with ctypes by ``fairmt_opt.qp._kernel``. It is optional: without a C compiler the
+build skips it and the library uses the Python implementation of the same algorithm.
 """
 
 from setuptools import Extension, setup
@@ -14,12 +12,6 @@ setup(
         Extension(
             "fairmt_opt.qp._qpkernel",
             ["fairmt_opt/qp/_qpkernel.c"],
-            optional=True,
-            extra_compile_args=["-O3"],
-        ),
-        Extension(
-            "fairmt_opt.fairness._fairkernel",
-            ["fairmt_opt/fairness/_fairkernel.c"],
             optional=True,
             extra_compile_args=["-O3"],
         ),

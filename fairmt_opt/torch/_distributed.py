@@ -14,12 +14,16 @@ class Reducer:
     """Sums tensors over the ranks of a process group (a no-op for a single process).
 
     ``mode="auto"`` reduces when ``torch.distributed`` is initialised with more than one rank;
-    ``True`` requires it, ``False`` never reduces.
+    ``True`` requires it, ``False`` never reduces; a process group reduces over that group.
     """
 
-    def __init__(self, mode: bool | str = "auto", group: Any = None) -> None:
-        if mode not in (True, False, "auto"):
-            raise ValueError(f"distributed must be True, False or 'auto', got {mode!r}")
+    def __init__(self, mode: Any = "auto", group: Any = None) -> None:
+        if not (mode is True or mode is False or mode == "auto"):
+            if isinstance(mode, (str, int, float)) or mode is None:
+                raise ValueError(f"distributed must be True, False, 'auto' or a process group, "
+                                 f"got {mode!r}")
+            mode, group = True, mode  # a process group
+
         self.mode = mode
         self.group = group
 

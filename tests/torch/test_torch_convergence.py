@@ -7,20 +7,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from test_torch_helpers import install_shims
 
 from fairmt_opt import aggregate_violations, certify_primal_dual
 from fairmt_opt.fairness import Task
-from fairmt_opt.torch import Batch, FairMT, Trainer, make_method
+from fairmt_opt.torch import Batch, Trainer, make_method
 
 cp = pytest.importorskip("cvxpy")
 
 N, P, T, MU = 80, 3, 2, 0.5
 
-
-@pytest.fixture(autouse=True)
-def _shims(monkeypatch: pytest.MonkeyPatch) -> None:
-    install_shims(monkeypatch)
 
 
 def _convex_data() -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor]:
@@ -68,7 +63,7 @@ def test_primal_dual_converges_to_the_cvxpy_kkt_point(active: bool) -> None:
     tasks = [Task(f"r{t}", "regression") for t in range(T)]
     torch.manual_seed(0)
     heads = torch.nn.ModuleList([torch.nn.Linear(P, 1).double() for _ in range(T)])
-    fm = FairMT(tasks, 2, eps=eps, mu=MU, rho=2.0, proxy="none", alpha_scale="none")
+    fm = make_method("fairmt", tasks, 2, eps=eps, mu=MU, rho=2.0, proxy="none", alpha_scale="none")
     opt = torch.optim.SGD(heads.parameters(), lr=0.2)
     masks = torch.ones(N, T, dtype=torch.bool)
     params = list(heads.parameters())
@@ -121,9 +116,10 @@ def _task_losses(tasks: list[Task], outs: list[torch.Tensor], Y: list[torch.Tens
 
 
 def _phi(psi: torch.Tensor) -> torch.Tensor:
-    from fairmt_opt.torch._fairmt import _masked_waterfill
+    from fairmt_opt.torch import FairnessConstraint
 
-    return _masked_waterfill(psi, torch.ones(T, dtype=torch.bool), MU)[1]
+    c = FairnessConstraint([Task(f"r{t}", "regression") for t in range(T)], 2, mu=MU)
+    return c.aggregate(psi, torch.ones(T, dtype=torch.bool)).phi
 
 
 # ----------------------------------------------------------------------------- planted bias

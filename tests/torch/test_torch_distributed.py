@@ -10,9 +10,9 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from test_torch_helpers import TASKS3, MTModel, install_shims, make_batch
+from torch_models import TASKS3, MTModel, make_batch
 
-from fairmt_opt.torch import FairMT
+from fairmt_opt.torch import make_method
 
 N, D_IN, D = 40, 4, 6
 CONFIGS: list[dict[str, Any]] = [
@@ -28,7 +28,7 @@ def _run(model: MTModel, batch: dict[str, Any], cfg: dict[str, Any],
          module: torch.nn.Module) -> dict[str, Any]:
     cfg = {k: v for k, v in cfg.items() if k != "mlp_heads"}
     extra = {"shared_parameters": model.encoder.parameters()} if cfg["proxy"] == "full" else {}
-    fm = FairMT(TASKS3, 2, eta=0.3, rho=0.5, eps=0.0, **cfg, **extra)
+    fm = make_method("fairmt", TASKS3, 2, eta=0.3, rho=0.5, eps=0.0, **cfg, **extra)
     h, outs = module(batch["x"])
     out = fm.compute(h, outs, batch["targets"], batch["masks"], batch["groups"],
                      heads=list(model.heads))
@@ -48,8 +48,6 @@ def _worker(rank: int, world: int, port: int, path: str) -> None:
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
                             world_size=world)
     try:
-        mp_ = pytest.MonkeyPatch()
-        install_shims(mp_)
         full = make_batch(TASKS3, N, D_IN, dtype=torch.float64, seed=5)
         lo, hi = rank * N // world, (rank + 1) * N // world
         part = {"x": full["x"][lo:hi], "targets": [y[lo:hi] for y in full["targets"]],
@@ -75,7 +73,6 @@ def test_two_gloo_ranks_equal_single_process(tmp_path: Any, monkeypatch: pytest.
                                              ) -> None:
     if not dist.is_available():
         pytest.skip("torch.distributed is not available")
-    install_shims(monkeypatch)
     mp.spawn(_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
     ranks = [torch.load(f"{tmp_path}/rank{r}.pt", weights_only=False) for r in range(2)]
     full = make_batch(TASKS3, N, D_IN, dtype=torch.float64, seed=5)

@@ -10,17 +10,11 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_torch_helpers import TASKS3, MTModel, install_shims, make_batch
+from torch_models import TASKS3, MTModel, make_batch
 
 from fairmt_opt import reference
 from fairmt_opt.fairness import Task
-from fairmt_opt.torch import METHODS, FairMT, make_method, masked_task_loss
-from fairmt_opt.torch._fairmt import _masked_waterfill
-
-
-@pytest.fixture(autouse=True)
-def _shims(monkeypatch: pytest.MonkeyPatch) -> None:
-    install_shims(monkeypatch)
+from fairmt_opt.torch import METHODS, FairMT, FairnessConstraint, make_method, masked_task_loss
 
 
 def _step(fm: FairMT, model: MTModel, batch: dict, *, shift: bool = False):
@@ -78,7 +72,7 @@ def test_head_directions_equal_autograd_shift_gradient(mlp_heads: bool | str) ->
     if mlp_heads == "mixed":
         model.heads[1] = torch.nn.Linear(6, 3).double()
     b = make_batch(TASKS3, 50, 4, dtype=torch.float64)
-    fm = FairMT(TASKS3, 2, eta=0.7, eps=0.0, normalization="none")
+    fm = make_method("fairmt", TASKS3, 2, eta=0.7, eps=0.0, normalization="none")
     out, _h, outs, s = _step(fm, model, b, shift=True)
     r = out.record
     auto = torch.stack([torch.autograd.grad(r_l, s, retain_graph=True)[0] for r_l in
@@ -96,17 +90,14 @@ def test_head_directions_equal_autograd_shift_gradient(mlp_heads: bool | str) ->
 
 
 def _recompute_phi(fm: FairMT, outs: list, b: dict) -> torch.Tensor:
-    masks = list(b["masks"].unbind(1))
-    psi = fm._violations(outs, b["targets"], masks, b["groups"], outs[0].dtype)
-    present = b["masks"].any(0)
-    return _masked_waterfill(psi, present, fm.mu)[1]
+    return fm.constraint(outs, b["targets"], list(b["masks"].unbind(1)), b["groups"]).phi
 
 
 def test_one_logit_head_gram_is_diag_u_AAt_diag_u() -> None:
     tasks = [Task(f"d{i}", "detection") for i in range(3)] + [Task("r", "regression")]
     model = MTModel(tasks, 3, 5, dtype=torch.float64)
     b = make_batch(tasks, 30, 3, dtype=torch.float64)
-    out, *_ = _step(FairMT(tasks, 2, normalization="none"), model, b)
+    out, *_ = _step(make_method("fairmt", tasks, 2, normalization="none"), model, b)
     A = torch.cat([hd.weight for hd in model.heads]).detach()  # (T, d)
     R = out.record.directions
     u = (R * A).sum(1) / (A * A).sum(1)  # r_t = u_t a_t
@@ -120,7 +111,7 @@ def test_rep_gram_equals_hadamard_form_and_autograd() -> None:
     tasks = [Task("d0", "detection"), Task("d1", "detection"), Task("r", "regression")]
     model = MTModel(tasks, 3, 5, dtype=torch.float64)
     b = make_batch(tasks, 40, 3, dtype=torch.float64)
-    fm = FairMT(tasks, 2, proxy="rep", constrained=False, normalization="none")
+    fm = make_method("fairmt", tasks, 2, proxy="rep", constrained=False, normalization="none")
     out, h, outs, _ = _step(fm, model, b)
     losses = [masked_task_loss(t, z, y, m).value for t, z, y, m in
               zip(tasks, outs, b["targets"], b["masks"].unbind(1))]
@@ -138,7 +129,7 @@ def test_full_proxy_gram_of_shared_parameter_gradients() -> None:
     model = MTModel(TASKS3, 3, 5, dtype=torch.float64)
     b = make_batch(TASKS3, 30, 3, dtype=torch.float64)
     params = list(model.encoder.parameters())
-    fm = FairMT(TASKS3, 2, proxy="full", shared_parameters=params, eta=0.3,
+    fm = make_method("fairmt", TASKS3, 2, proxy="full", shared_parameters=params, eta=0.3,
                 normalization="none")
     out, _h, outs, _ = _step(fm, model, b)
     losses = [masked_task_loss(t, z, y, m).value for t, z, y, m in
@@ -154,7 +145,7 @@ def test_full_proxy_gram_of_shared_parameter_gradients() -> None:
 
 def test_full_proxy_needs_shared_parameters() -> None:
     with pytest.raises(ValueError, match="shared_parameters"):
-        FairMT(TASKS3, 2, proxy="full")
+        make_method("fairmt", TASKS3, 2, proxy="full")
 
 
 # ----------------------------------------------------------------------------- Lagrangian
@@ -164,7 +155,8 @@ def test_full_proxy_needs_shared_parameters() -> None:
 def test_lagrangian_gradient_and_alpha_certificate(alpha_scale: str) -> None:
     model = MTModel(TASKS3, 4, 6, dtype=torch.float64)
     b = make_batch(TASKS3, 60, 4, dtype=torch.float64)
-    fm = FairMT(TASKS3, 2, eta=0.5, alpha_scale=alpha_scale)  # type: ignore[arg-type]
+    fm = make_method("fairmt", TASKS3, 2, eta=0.5,
+                     alpha_scale=alpha_scale)  # type: ignore[arg-type]
     out, _h, outs, _ = _step(fm, model, b)
     r = out.record
     assert r.certificate.ok
@@ -231,8 +223,9 @@ def test_mean_aggregation_is_mean_psi() -> None:
 def test_frank_wolfe_aggregation_matches_exact(aggregation: str) -> None:
     model = MTModel(TASKS3, 4, 6, dtype=torch.float64)
     b = make_batch(TASKS3, 64, 4, dtype=torch.float64)
-    ex, *_ = _step(FairMT(TASKS3, 2, mu=0.05), model, b)
-    fw, *_ = _step(FairMT(TASKS3, 2, mu=0.05, aggregation=aggregation,  # type: ignore[arg-type]
+    ex, *_ = _step(make_method("fairmt", TASKS3, 2, mu=0.05), model, b)
+    fw, *_ = _step(make_method("fairmt", TASKS3, 2, mu=0.05, aggregation=aggregation,
+                                # type: ignore[arg-type]
                           aggregation_tol=1e-12, aggregation_max_iter=10000), model, b)
     res = fw.record.extra["aggregation"]
     # the FW certificate bounds the suboptimality: 0 <= Φ* - Φ(w_k) <= gap
@@ -245,8 +238,9 @@ def test_frank_wolfe_aggregation_matches_exact(aggregation: str) -> None:
 def test_gradient_normalisation_rescales_K(normalization: str) -> None:
     model = MTModel(TASKS3, 4, 6, dtype=torch.float64)
     b = make_batch(TASKS3, 64, 4, dtype=torch.float64)
-    raw, *_ = _step(FairMT(TASKS3, 2, eta=0.2, normalization="none"), model, b)
-    nrm, *_ = _step(FairMT(TASKS3, 2, eta=0.2, normalization=normalization),  # type: ignore
+    raw, *_ = _step(make_method("fairmt", TASKS3, 2, eta=0.2, normalization="none"), model, b)
+    nrm, *_ = _step(make_method("fairmt", TASKS3, 2, eta=0.2, normalization=normalization),
+                                 # type: ignore
                     model, b)
     K0, L = raw.record.K, raw.record.losses
     n = {"l2": K0.diagonal().sqrt(), "loss": L, "loss+": L * K0.diagonal().sqrt()}[
@@ -273,7 +267,9 @@ def test_masked_waterfill_matches_cvxpy_on_present_tasks(psi: list, mu: float,
     present = data.draw(st.lists(st.booleans(), min_size=T, max_size=T))
     p = torch.tensor(psi, dtype=torch.float64, requires_grad=True)
     pr = torch.tensor(present)
-    w, phi = _masked_waterfill(p, pr, mu)
+    agg = FairnessConstraint([Task(f"t{i}", "detection") for i in range(T)], 2,
+                             mu=mu).aggregate(p, pr)
+    w, phi = agg.weights, agg.phi
     assert bool((w[~pr] == 0).all())
     if not any(present):
         assert float(phi.detach()) == 0.0
@@ -298,12 +294,12 @@ def test_absent_task_changes_nothing(proxy: str) -> None:
     b = make_batch(TASKS3, 50, 4, dtype=torch.float64)
     b["masks"][:, 1] = False
     extra = {"shared_parameters": list(model.encoder.parameters())} if proxy == "full" else {}
-    fm3 = FairMT(TASKS3, 2, eta=0.4, proxy=proxy, **extra)  # type: ignore[arg-type]
+    fm3 = make_method("fairmt", TASKS3, 2, eta=0.4, proxy=proxy, **extra)  # type: ignore[arg-type]
     out3, *_ = _step(fm3, model, b)
     g3 = torch.autograd.grad(out3.loss, list(model.parameters()), allow_unused=True)
     keep = [0, 2]
     tasks2 = [TASKS3[i] for i in keep]
-    fm2 = FairMT(tasks2, 2, eta=0.4, proxy=proxy, **extra)  # type: ignore[arg-type]
+    fm2 = make_method("fairmt", tasks2, 2, eta=0.4, proxy=proxy, **extra)  # type: ignore[arg-type]
     h = model.encoder(b["x"])
     heads2 = [model.heads[i] for i in keep]
     out2 = fm2.compute(h, [hd(h) for hd in heads2], [b["targets"][i] for i in keep],
@@ -327,7 +323,7 @@ def test_all_tasks_absent_gives_zero_loss() -> None:
     model = MTModel(TASKS3, 4, 6)
     b = make_batch(TASKS3, 20, 4)
     b["masks"][:] = False
-    out, *_ = _step(FairMT(TASKS3, 2, eta=1.0), model, b)
+    out, *_ = _step(make_method("fairmt", TASKS3, 2, eta=1.0), model, b)
     assert float(out.loss.detach()) == 0.0 and float(out.record.alpha.sum()) == 0.0
     out.loss.backward()
 
@@ -345,7 +341,7 @@ def _run_bad(b: dict, outs: list | None = None) -> None:
     model = MTModel(TASKS3, 4, 6)
     h = model.encoder(b["x"])
     outs = outs if outs is not None else [hd(h) for hd in model.heads]
-    FairMT(TASKS3, 2).compute(h, outs, b["targets"], b["masks"], b["groups"],
+    make_method("fairmt", TASKS3, 2).compute(h, outs, b["targets"], b["masks"], b["groups"],
                               heads=list(model.heads))
 
 
@@ -405,7 +401,7 @@ def test_nan_loss_is_reported_with_the_task_name() -> None:
     model = MTModel(TASKS3, 4, 6)
     h = model.encoder(b["x"])
     outs = [hd(h) for hd in model.heads]
-    fm = FairMT(TASKS3, 2, check_inputs=False)
+    fm = make_method("fairmt", TASKS3, 2, check_inputs=False)
     outs[2] = outs[2] + torch.where(b["masks"][:, 2:3], math.inf, 0.0)
     fm.check_inputs = True
     with pytest.raises(ValueError, match="task 'reg': outputs contain NaN or inf"):
@@ -420,15 +416,15 @@ def test_nan_loss_is_reported_with_the_task_name() -> None:
 @pytest.mark.parametrize(
     ("kw", "msg"),
     [({"mu": 0.0}, "mu must be"), ({"eps": -1.0}, "eps must be"),
-     ({"proxy": "x"}, "proxy must be"), ({"qp_method": "x"}, "qp_method must be"),
+     ({"proxy": "x"}, "proxy must be"), ({"qp_method": "x"}, "qp method must be"),
      ({"aggregation": "x"}, "aggregation must be"), ({"normalization": "x"}, "normalization"),
      ({"alpha_scale": "x"}, "alpha_scale")],
 )
 def test_bad_options(kw: dict, msg: str) -> None:
     with pytest.raises(ValueError, match=msg):
-        FairMT(TASKS3, 2, **kw)
+        make_method("fairmt", TASKS3, 2, **kw)
     with pytest.raises(ValueError, match="num_groups"):
-        FairMT(TASKS3, 1)
+        make_method("fairmt", TASKS3, 1)
 
 
 # ----------------------------------------------------------------------------- devices
@@ -439,7 +435,7 @@ def test_bad_options(kw: dict, msg: str) -> None:
     [(m, {}) for m in METHODS]
     + [("fairmt", {"qp_method": "apg", "qp_max_iter": 500}),
        ("fairmt", {"aggregation": "pairwise"}), ("fairmt", {"proxy": "rep"}),
-       ("fairmt", {"proxy": "full"}), ("fairmt", {"fast_violations": False})],
+       ("fairmt", {"proxy": "full"})],
 )
 def test_every_path_runs_on_device(device: str, name: str, kw: dict) -> None:
     model = MTModel(TASKS3, 4, 6).to(device)
@@ -462,7 +458,8 @@ def test_apg_path_has_no_host_sync(device: str) -> None:
         pytest.skip("host synchronisation is only observable on CUDA")
     model = MTModel(TASKS3, 4, 6).to(device)
     b = make_batch(TASKS3, 64, 4, device=device)
-    fm = FairMT(TASKS3, 2, eta=0.5, qp_method="apg", qp_max_iter=100, check_inputs=False)
+    fm = make_method("fairmt", TASKS3, 2, eta=0.5, qp_method="apg", qp_max_iter=100,
+                     check_inputs=False)
     _step(fm, model, b)  # warm-up (lazy initialisation)
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("error")
@@ -474,7 +471,6 @@ def test_apg_path_has_no_host_sync(device: str) -> None:
         torch.cuda.set_sync_debug_mode("default")
 
 
-# ----------------------------------------------------------------------------- fast violations
 
 MANY = (Task("d0", "detection"), Task("c3", "classification", num_classes=3),
         Task("r0", "regression"), Task("d1", "detection"),
@@ -483,61 +479,13 @@ MANY = (Task("d0", "detection"), Task("c3", "classification", num_classes=3),
         Task("r1", "regression"))
 
 
-@pytest.mark.parametrize(
-    "options",
-    [{}, {"symmetric": True}, {"group_reduction": "max"}, {"include_fpr": False},
-     {"regression_score": "mse", "scale": 0.5}],
-    ids=["default", "symmetric", "max", "no_fpr", "mse_scaled"],
-)
-@pytest.mark.parametrize("num_groups", [2, 3])
-@pytest.mark.parametrize("seed", [0, 1])
-def test_batched_violations_equal_per_task_functions(options: dict, num_groups: int,
-                                                     seed: int) -> None:
-    """Values and gradients of the batched fast path equal fairmt_opt.fairness task by task,
-    with sparse labels (empty cells: groups without positives, a task without labels)."""
-    from fairmt_opt.fairness import soft_stats, violation_from_stats
-    from fairmt_opt.torch._violations import batched_violations
-
-    b = make_batch(MANY, 24, 3, num_groups, seed=seed, label_rate=0.35, dtype=torch.float64)
-    b["masks"][:, 3] = False  # d1 has no label at all
-    g = torch.Generator().manual_seed(seed + 10)
-    outs = [torch.randn(24, t.out_dim, generator=g, dtype=torch.float64, requires_grad=True)
-            for t in MANY]
-    masks = list(b["masks"].unbind(1))
-    opts = {"symmetric": False, "group_reduction": "mean", "include_fpr": True,
-            "regression_score": "mae", "scale": None, **options}
-    fast = batched_violations(MANY, outs, b["targets"], masks, b["groups"], num_groups,
-                              temperature=0.7, options=opts)
-    slow = torch.stack([
-        torch.as_tensor(violation_from_stats(
-            t, soft_stats(t, z, y, m, b["groups"], num_groups, temperature=0.7), **opts
-        ).value) for t, z, y, m in zip(MANY, outs, b["targets"], masks)])
-    torch.testing.assert_close(fast, slow, rtol=1e-12, atol=1e-14)
-    assert float(fast[3].detach()) == 0.0
-    w = torch.linspace(0.5, 1.5, len(MANY), dtype=torch.float64)
-    g1 = torch.autograd.grad((w * fast).sum(), outs, retain_graph=True, allow_unused=True,
-                             materialize_grads=True)
-    g2 = torch.autograd.grad((w * slow).sum(), outs, allow_unused=True, materialize_grads=True)
-    for a, c in zip(g1, g2):
-        torch.testing.assert_close(a, c, rtol=1e-10, atol=1e-13)
-
-
-def test_fast_and_per_task_paths_give_the_same_step() -> None:
-    model = MTModel(TASKS3, 4, 6, dtype=torch.float64)
-    b = make_batch(TASKS3, 60, 4, dtype=torch.float64)
-    a, *_ = _step(FairMT(TASKS3, 3, eta=0.5), model, b)
-    c, *_ = _step(FairMT(TASKS3, 3, eta=0.5, fast_violations=False), model, b)
-    torch.testing.assert_close(a.loss, c.loss, rtol=1e-12, atol=1e-14)
-    torch.testing.assert_close(a.record.alpha, c.record.alpha, rtol=1e-9, atol=1e-12)
-
-
 def test_custom_psi_shape_is_checked() -> None:
     model = MTModel(TASKS3, 4, 6)
     b = make_batch(TASKS3, 20, 4)
     h = model.encoder(b["x"])
     outs = [hd(h) for hd in model.heads]
     with pytest.raises(ValueError, match=r"psi must be a tensor of shape \(3,\)"):
-        FairMT(TASKS3, 2).compute(h, outs, b["targets"], b["masks"], b["groups"],
+        make_method("fairmt", TASKS3, 2).compute(h, outs, b["targets"], b["masks"], b["groups"],
                                   psi=torch.zeros(2))
 
 
@@ -546,8 +494,9 @@ def test_apg_alpha_matches_the_exact_solver() -> None:
     model = MTModel(TASKS3, 4, 6, dtype=torch.float64)
     b = make_batch(TASKS3, 64, 4, dtype=torch.float64)
     b["masks"][:, 2] = False
-    ex, *_ = _step(FairMT(TASKS3, 2, eta=0.5), model, b)
-    ap, *_ = _step(FairMT(TASKS3, 2, eta=0.5, qp_method="apg", qp_max_iter=3000), model, b)
+    ex, *_ = _step(make_method("fairmt", TASKS3, 2, eta=0.5), model, b)
+    ap, *_ = _step(make_method("fairmt", TASKS3, 2, eta=0.5, qp_method="apg", qp_max_iter=3000),
+                               model, b)
     K, bb = ex.record.K, ex.record.b
     f = lambda a: float(0.5 * a @ K @ a + bb @ a)  # noqa: E731
     assert float(ap.record.alpha[2]) == 0.0
@@ -557,13 +506,15 @@ def test_apg_alpha_matches_the_exact_solver() -> None:
 
 
 def test_dual_step_running_mean_and_cap() -> None:
-    fm = FairMT(TASKS3, 2, eps=0.1, rho=2.0, eta_max=0.5, dual_mode="running_mean", beta=0.5)
+    fm = make_method("fairmt", TASKS3, 2, eps=0.1, rho=2.0, eta_max=0.5, dual_mode="running_mean",
+                     beta=0.5)
     fm.dual_step(torch.tensor(0.3))  # mean 0.3: eta = 2 * 0.2 = 0.4
     assert abs(float(fm.eta) - 0.4) < 1e-6
     fm.dual_step(torch.tensor(0.5))  # mean 0.4: eta = min(0.5, 0.4 + 0.6)
     assert abs(float(fm.eta) - 0.5) < 1e-6
     s = fm.state_dict()
-    fm2 = FairMT(TASKS3, 2, eps=0.1, rho=2.0, eta_max=0.5, dual_mode="running_mean", beta=0.5)
+    fm2 = make_method("fairmt", TASKS3, 2, eps=0.1, rho=2.0, eta_max=0.5,
+                      dual_mode="running_mean", beta=0.5)
     fm2.load_state_dict(s)
     fm.dual_step(0.0)
     fm2.dual_step(0.0)
@@ -603,7 +554,7 @@ def test_step_invariants_on_adversarial_batches(kinds: list, n: int, scale: floa
     with torch.no_grad():
         for hd in model.heads:
             hd.weight.mul_(scale)
-    fm = FairMT(tasks, 2, eta=eta, proxy=proxy)  # type: ignore[arg-type]
+    fm = make_method("fairmt", tasks, 2, eta=eta, proxy=proxy)  # type: ignore[arg-type]
     out, *_ = _step(fm, model, b)
     r = out.record
     grads = torch.autograd.grad(out.loss, list(model.parameters()), allow_unused=True)
@@ -629,35 +580,6 @@ def test_step_invariants_on_adversarial_batches(kinds: list, n: int, scale: floa
     assert r.alpha.shape == (T,)
 
 
-@pytest.mark.parametrize("regression_loss", ["mse", "mae"])
-def test_batched_losses_equal_per_task_losses_and_autograd(regression_loss: str) -> None:
-    from fairmt_opt.torch._losses import batched_losses, masked_loss_grad
-
-    b = make_batch(MANY, 30, 3, seed=4, label_rate=0.5, dtype=torch.float64)
-    b["masks"][:, 2] = False
-    g = torch.Generator().manual_seed(7)
-    outs = [torch.randn(30, t.out_dim, generator=g, dtype=torch.float64,
-                        requires_grad=True).squeeze(1) if t.out_dim == 1 and i % 2 else
-            torch.randn(30, t.out_dim, generator=g, dtype=torch.float64, requires_grad=True)
-            for i, t in enumerate(MANY)]
-    masks = list(b["masks"].unbind(1))
-    scale = torch.linspace(0.5, 2.0, len(MANY), dtype=torch.float64)
-    tot, cnt, grads = batched_losses(MANY, outs, b["targets"], masks,
-                                     regression_loss=regression_loss,  # type: ignore[arg-type]
-                                     grad_scale=scale)
-    for t, task in enumerate(MANY):
-        ref = masked_task_loss(task, outs[t], b["targets"][t], masks[t],
-                               regression_loss=regression_loss)  # type: ignore[arg-type]
-        torch.testing.assert_close(tot[t], ref.total.detach(), rtol=1e-13, atol=1e-14)
-        assert float(cnt[t]) == float(ref.count)
-        (auto,) = torch.autograd.grad(ref.total, outs[t])
-        assert grads[t].shape == outs[t].shape
-        torch.testing.assert_close(grads[t], scale[t] * auto, rtol=1e-12, atol=1e-14)
-        closed = masked_loss_grad(task, outs[t], b["targets"][t], masks[t],
-                                  regression_loss=regression_loss)  # type: ignore[arg-type]
-        torch.testing.assert_close(closed, auto, rtol=1e-12, atol=1e-14)
-
-
 @pytest.mark.parametrize("proxy", ["head", "rep", "full", "none"])
 def test_apg_path_reads_nothing_back_on_cpu(monkeypatch: pytest.MonkeyPatch, proxy: str) -> None:
     """A CPU stand-in for the CUDA sync check: with check_inputs=False and the APG QP, a step
@@ -665,7 +587,8 @@ def test_apg_path_reads_nothing_back_on_cpu(monkeypatch: pytest.MonkeyPatch, pro
     model = MTModel(TASKS3, 4, 6)
     b = make_batch(TASKS3, 64, 4)
     extra = {"shared_parameters": list(model.encoder.parameters())} if proxy == "full" else {}
-    fm = FairMT(TASKS3, 2, eta=0.5, qp_method="apg", qp_max_iter=50, check_inputs=False,
+    fm = make_method("fairmt", TASKS3, 2, eta=0.5, qp_method="apg", qp_max_iter=50,
+                     check_inputs=False,
                 proxy=proxy, **extra)  # type: ignore[arg-type]
     _step(fm, model, b)  # first step: eta becomes a tensor
     fm.dual_step(torch.tensor(0.2))
@@ -684,121 +607,13 @@ def test_apg_path_reads_nothing_back_on_cpu(monkeypatch: pytest.MonkeyPatch, pro
     assert abs(float(out.record.alpha.sum()) - 1) < 1e-4
 
 
-@pytest.mark.parametrize("proxy,mlp_heads,mask_list", [
-    ("head", False, False), ("head", False, True), ("head", True, False),
-    ("rep", False, False), ("full", False, True)])
-@pytest.mark.parametrize("kernel", [True, False], ids=["kernel", "torch"])
-def test_bucketed_step_equals_per_task_step(proxy: str, mlp_heads: bool,
-                                            mask_list: bool, kernel: bool) -> None:
-    """The batched step (tasks stacked by kind, closed-form directions through all linear
-    heads at once) gives the loss, every recorded quantity and the parameter gradients of the
-    per-task step (per-task violations, autograd of Φ to each output), with an absent task."""
-    model = MTModel(MANY, 4, 6, dtype=torch.float64, mlp_heads=mlp_heads)
-    b = make_batch(MANY, 70, 4, 3, seed=3, dtype=torch.float64)
-    b["masks"][:, 4] = False  # c4 absent
-    masks = list(b["masks"].unbind(1)) if mask_list else b["masks"]
-    shared = {"shared_parameters": list(model.encoder.parameters())} if proxy == "full" else {}
-    res = []
-    for fast in (True, False):
-        fm = FairMT(MANY, 3, eta=0.7, proxy=proxy, fast_violations=fast,  # type: ignore[arg-type]
-                    kernel=kernel, **shared)
-        model.zero_grad(set_to_none=True)
-        h, outs = model(b["x"])
-        out = fm.compute(h, outs, b["targets"], masks, b["groups"], heads=list(model.heads))
-        out.loss.backward()
-        res.append((out, [p.grad.clone() for p in model.parameters()]))
-    (a, ga), (c, gc) = res
-    torch.testing.assert_close(a.loss, c.loss, rtol=1e-12, atol=1e-14)
-    for name in ("losses", "label_counts", "present", "psi", "phi", "weights", "K", "b",
-                 "alpha", "alpha_tilde", "directions", "fairness_direction"):
-        x, y = getattr(a.record, name), getattr(c.record, name)
-        assert (x is None) == (y is None), name
-        if x is not None:
-            torch.testing.assert_close(x, y, rtol=1e-9, atol=1e-12, msg=name)
-    assert float(a.record.alpha[4]) == 0.0 and float(a.record.weights[4]) == 0.0
-    for x, y in zip(ga, gc):
-        torch.testing.assert_close(x, y, rtol=1e-9, atol=1e-12)
-
-
-@settings(max_examples=40, deadline=None)
-@given(psi=st.lists(st.one_of(st.just(0.0), st.just(0.3),
-                              st.floats(-1e3, 1e3, allow_nan=False, allow_subnormal=False)),
-                    min_size=1, max_size=6),
-       mu=st.sampled_from([1e-6, 0.1, 1.0, 1e4]), data=st.data())
-def test_host_waterfill_equals_device_waterfill(psi: list, mu: float, data) -> None:
-    """The NumPy water-filling used on the CPU with a host QP solver gives the weights, Φ and
-    ∂Φ/∂ψ (= w) of the on-device one, for any set of present tasks (none, one, all)."""
-    T = len(psi)
-    present = torch.tensor(data.draw(st.lists(st.booleans(), min_size=T, max_size=T)))
-    fm = FairMT([Task(f"t{i}", "detection") for i in range(T)], 2, mu=mu)
-    p1 = torch.tensor(psi, dtype=torch.float64, requires_grad=True)
-    p2 = torch.tensor(psi, dtype=torch.float64, requires_grad=True)
-    w1, f1, _ = fm._aggregate(p1, present)  # CPU + active-set QP: the host path
-    w2, f2 = _masked_waterfill(p2, present, mu)
-    scale = 1.0 + max(abs(v) for v in psi) / mu
-    torch.testing.assert_close(w1, w2, rtol=1e-9, atol=1e-12 * scale)
-    torch.testing.assert_close(f1, f2, rtol=1e-9, atol=1e-9 * (1.0 + max(abs(v) for v in psi)))
-    (g1,) = torch.autograd.grad(f1, p1)
-    torch.testing.assert_close(g1, w1.detach())
-    _, f3, _ = fm._aggregate(p1.detach(), present, differentiable=False)
-    torch.testing.assert_close(f3, f1.detach(), rtol=1e-12, atol=1e-12 * scale)
-
-
-@pytest.mark.parametrize(
-    "options",
-    [{}, {"symmetric": True}, {"group_reduction": "max"}, {"include_fpr": False},
-     {"regression_score": "mse", "scale": 0.5}, {"symmetric": True, "include_fpr": False}],
-    ids=["default", "symmetric", "max", "no_fpr", "mse_scaled", "symmetric_no_fpr"])
-@pytest.mark.parametrize("outputs", ["random", "ties"])
-@pytest.mark.parametrize("host", [False, True], ids=["torch", "numpy"])
-def test_closed_form_violation_gradient_equals_autograd(options: dict, outputs: str,
-                                                        host: bool) -> None:
-    """bucket_violations_grad (group reductions in torch, or in NumPy on the host): the same ψ
-    as bucket_violations (bit for bit) and the gradient autograd gives, also with ties between
-    groups (equal outputs: equal rates, several maximisers of amax/amin) and regression outputs
-    equal to their targets."""
-    from fairmt_opt.torch._losses import bucket_layout, one_hot, stack_buckets
-    from fairmt_opt.torch._violations import bucket_violations, bucket_violations_grad
-
-    full = {"symmetric": False, "group_reduction": "mean", "include_fpr": True,
-            "regression_score": "mae", "scale": None, **options}
-    for G in (2, 3):
-        b = make_batch(MANY, 48, 4, G, seed=G, dtype=torch.float64,
-                       label_rate=0.8 if outputs == "random" else 1.0)
-        g = torch.Generator().manual_seed(G)
-        outs = []
-        for t, task in enumerate(MANY):
-            if outputs == "random":
-                z = torch.randn(48, task.out_dim, generator=g, dtype=torch.float64)
-            elif task.kind == "regression":
-                z = torch.nan_to_num(b["targets"][t], nan=0.0)[:, None].clone()
-            else:
-                z = torch.zeros(48, task.out_dim, dtype=torch.float64)
-            outs.append(z.requires_grad_(True))
-        if outputs == "ties":  # equal outputs, every sample labelled: equal rates
-            b["groups"] = torch.arange(48) % G
-        Gm = one_hot(b["groups"], G, torch.float64)
-        for bk in stack_buckets(bucket_layout(MANY), outs, b["targets"], b["masks"],
-                                torch.float64):
-            p1 = bucket_violations(bk, Gm, G, temperature=0.7, options=full)
-            p2, back = bucket_violations_grad(bk, Gm, G, temperature=0.7, options=full,
-                                              host=host)
-            assert torch.equal(p1.detach(), p2)
-            w = torch.rand(len(bk.idx), generator=g, dtype=torch.float64)
-            (g1,) = torch.autograd.grad(p1, bk.Z, grad_outputs=w)
-            torch.testing.assert_close(back(w), g1, rtol=1e-12, atol=1e-15)
-            torch.testing.assert_close(bucket_violations_grad(
-                bk, Gm, G, temperature=0.7, options=full, grad_factor=3.0, host=host)[1](w),
-                3.0 * g1, rtol=1e-12, atol=1e-15)
-
-
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "fp16"])
 def test_half_precision_step_runs(dtype: torch.dtype) -> None:
     """Half-precision models take the torch paths (NumPy has no bfloat16): a full step runs
     and gives weights on the simplex and finite gradients."""
     model = MTModel(TASKS3, 4, 6, dtype=dtype)
     b = make_batch(TASKS3, 64, 4, dtype=dtype)
-    fm = FairMT(TASKS3, 2, eta=0.5)
+    fm = make_method("fairmt", TASKS3, 2, eta=0.5)
     out, *_ = _step(fm, model, b)
     out.loss.backward()
     r = out.record
@@ -813,7 +628,7 @@ def test_unconstrained_methods_record_the_same_violations() -> None:
     model = MTModel(MANY, 4, 6, dtype=torch.float64)
     b = make_batch(MANY, 60, 4, 3, seed=5, dtype=torch.float64)
     lin, *_ = _step(make_method("linear", MANY, 3), model, b)
-    fm, *_ = _step(FairMT(MANY, 3, eta=0.5, proxy="none"), model, b)
+    fm, *_ = _step(make_method("fairmt", MANY, 3, eta=0.5, proxy="none"), model, b)
     for name in ("psi", "phi", "weights"):
         torch.testing.assert_close(getattr(lin.record, name), getattr(fm.record, name),
                                    rtol=1e-12, atol=1e-14)
