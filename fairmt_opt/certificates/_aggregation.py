@@ -13,6 +13,7 @@ linear function :math:`g^\top w'` is maximised over the simplex at a vertex.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,25 +21,9 @@ import numpy as np
 
 from .._utils.array import Array, to_numpy
 from .._utils.validation import check_array, check_positive, check_same_device, check_tol
+from ..simplex._objective import _gap, _value, check_present, default_rtol, underflow_floor
 
 __all__ = ["AggregationCertificate", "certify_aggregation", "default_rtol", "underflow_floor"]
-
-
-def default_rtol(T: int, dtype: Any = np.float64) -> float:
-    r"""Default relative tolerance of :func:`certify_aggregation`:
-    :math:`16\,(T + 1)\,\epsilon`, :math:`\epsilon` the machine epsilon of ``dtype``
-    (a bound on the round-off of the sums of :math:`T` terms in the gap)."""
-    eps = float(np.finfo(dtype).eps) if np.issubdtype(dtype, np.floating) else float(
-        np.finfo(np.float64).eps
-    )
-    return 16.0 * (T + 1) * eps
-
-
-def underflow_floor(T: int) -> float:
-    r"""Absolute floor added to the gap tolerance: :math:`16 (T + 1)` times the smallest
-    float64 subnormal. It matters only for data at the subnormal scale (below about
-    :math:`10^{-307}`), where round-off is absolute rather than relative."""
-    return 16.0 * (T + 1) * float(np.finfo(np.float64).smallest_subnormal)
 
 
 def _np_dtype(x: Any) -> Any:
@@ -75,8 +60,10 @@ class AggregationCertificate:
     rtol : float
         The relative tolerance used.
     ok : bool
-        ``gap <= rtol * scale`` (plus an underflow floor of :math:`16 (T+1)` float64
-        subnormal units) and ``max(sum_residual, negativity) <= rtol``.
+        ``gap`` finite and ``<= rtol * scale`` (plus an underflow floor of :math:`16 (T+1)`
+        float64 subnormal units) and ``primal_feasibility <= rtol``.
+    absent_mass : float
+        :math:`\max_{t \notin P} |w_t|` (0 without a ``present`` mask).
     """
 
     gap: float
@@ -87,31 +74,42 @@ class AggregationCertificate:
     scale: float
     rtol: float
     ok: bool
+    absent_mass: float = 0.0
 
     @property
     def primal_feasibility(self) -> float:
-        """:math:`\\max(|\\mathbf 1^\\top w - 1|, \\max(0, -\\min_t w_t))`."""
-        return max(self.sum_residual, self.negativity)
+        """:math:`\\max(|\\mathbf 1^\\top w - 1|, \\max(0, -\\min_t w_t),
+        \\max_{t\\notin P}|w_t|)`."""
+        return max(self.sum_residual, self.negativity, self.absent_mass)
 
 
 def certify_aggregation(
-    psi: Array, mu: float, w: Array, *, rtol: float | None = None
+    psi: Array,
+    mu: float,
+    w: Array,
+    *,
+    present: Array | None = None,
+    rtol: float | None = None,
 ) -> AggregationCertificate:
     r"""Certify a candidate solution ``w`` of the AHFDA aggregation.
 
-    For :math:`\Phi(\psi) = \max_{w \in \Delta} f(w)`,
-    :math:`f(w) = w^\top\psi - \tfrac{\mu}{2}\|w - c\|^2`, computes the gradient
+    For :math:`\Phi(\psi) = \max_{w \in \Delta_P} f(w)`,
+    :math:`f(w) = \sum_{t\in P} w_t\psi_t - \tfrac{\mu}{2}\sum_{t\in P}(w_t - c)^2`
+    (:math:`P` the present tasks, all by default, :math:`c = 1/|P|`), computes the gradient
     :math:`g = \psi - \mu(w - c)`, the Frank–Wolfe duality gap
-    :math:`\mathrm{gap} = \max_t g_t - w^\top g \ge \Phi - f(w) \ge 0` (for :math:`w \in \Delta`),
-    the primal feasibility residuals :math:`|\mathbf 1^\top w - 1|` and
-    :math:`\max(0, -\min_t w_t)`, :math:`f(w)`, and the bound
-    :math:`f(w) \le \Phi \le f(w) + \mathrm{gap}`. It calls no solver.
+    :math:`\mathrm{gap} = \max_{t\in P} g_t - w^\top g \ge \Phi - f(w) \ge 0` (for
+    :math:`w \in \Delta_P`), the primal feasibility residuals :math:`|\mathbf 1^\top w - 1|`,
+    :math:`\max(0, -\min_t w_t)` and :math:`\max_{t\notin P}|w_t|`, :math:`f(w)`, and the
+    bound :math:`f(w) \le \Phi \le f(w) + \mathrm{gap}`. It calls no solver: the formulas
+    are those of :func:`fairmt_opt.simplex.aggregation_value`'s module.
 
     The gap is evaluated on :math:`\psi - \max_t\psi_t` (equal in exact arithmetic when
-    :math:`\mathbf 1^\top w = 1`, and free of the cancellation of a large common offset).
-    ``ok`` is ``gap <= rtol * s`` with :math:`s = \max(\max\psi - \min\psi, \mu)` (plus
-    :math:`16 (T+1)` float64 subnormal units for data at the subnormal scale) and
-    ``max(sum_residual, negativity) <= rtol``.
+    :math:`\mathbf 1^\top w = 1`, and free of the cancellation of a large common offset), on
+    data rescaled by an exact power of two when :math:`\max(|\psi|, \mu) > 2^{960}`, so that
+    nothing overflows. ``ok`` is ``gap <= rtol * s`` with
+    :math:`s = \max(\max\psi - \min\psi, \mu)` (plus :math:`16 (T+1)` float64 subnormal
+    units for data at the subnormal scale) and ``primal_feasibility <= rtol``; a NaN or
+    infinite gap never passes.
 
     Cost: :math:`O(T)`; runs on the host in float64 (tensors are copied).
 
@@ -123,6 +121,9 @@ def certify_aggregation(
         Regularisation strength, ``> 0``.
     w : array_like
         Candidate weights, shape ``(T,)``.
+    present : bool array, optional
+        The present tasks (shape ``(T,)``); ``None``: all. Absent entries of ``psi`` are not
+        read; ``w`` must be 0 there. With no task present, ``w = 0`` is the solution.
     rtol : float, optional
         Relative tolerance of ``ok``. Default :math:`16 (T + 1)\epsilon`, with
         :math:`\epsilon` the machine epsilon of the coarser floating dtype of ``psi`` and ``w``
@@ -135,8 +136,9 @@ def certify_aggregation(
     Raises
     ------
     ValueError
-        For NaN or inf, shapes other than ``(T,)`` for both, mismatched lengths or devices,
-        ``mu <= 0`` or a negative ``rtol``.
+        For NaN or inf (in present entries), shapes other than ``(T,)``, mismatched lengths
+        or devices, a ``present`` that is not a bool array, ``mu <= 0`` or a negative
+        ``rtol``.
 
     Examples
     --------
@@ -149,8 +151,11 @@ def certify_aggregation(
     >>> bad = certify_aggregation(psi, 1.0, np.array([0.5, 0.4, 0.1]))  # perturbed
     >>> bad.ok, round(bad.gap, 6)
     (False, 0.09)
+    >>> certify_aggregation(psi, 1.0, np.array([0.75, 0.0, 0.25]),
+    ...                     present=np.array([True, False, True])).ok
+    True
     """
-    psi = check_array(psi, "psi", ndim=1)
+    psi = check_array(psi, "psi", ndim=1, finite=present is None)
     w = check_array(w, "w", ndim=1)
     check_same_device(("psi", psi), ("w", w))
     if w.shape[0] != psi.shape[0]:
@@ -164,18 +169,37 @@ def certify_aggregation(
         rtol_f = check_tol(rtol, "rtol")
     p = to_numpy(psi)
     x = to_numpy(w)
-    c = 1.0 / T
-    pmax = float(p.max())
-    pc = p - pmax
-    dw = x - c
-    g = pc - mu_f * dw
-    gap = float(np.max(g) - x @ g)
-    sum_res = abs(float(np.sum(x)) - 1.0)
+    m = None
+    absent = 0.0
+    pp = p
+    if present is not None:
+        m = to_numpy(check_present(present, psi), dtype=bool)
+        pp = p[m]
+        if not np.isfinite(pp).all():
+            raise ValueError("psi contains NaN" if np.isnan(pp).any() else "psi contains inf")
+        p = np.where(m, p, 0.0)
+        absent = float(np.max(np.abs(x[~m]), initial=0.0))
+    big = max(float(np.max(np.abs(pp), initial=0.0)), mu_f)
+    k = -math.frexp(big)[1] if big > _LARGE else 0  # huge data: centring would overflow
+    pk = np.ldexp(p, k) if k else p
+    mu_k = math.ldexp(mu_f, k)
+    gap_k = float(_gap(np, pk, x, mu_k, m))
+    obj_k = float(_value(np, pk, x, mu_k, m))
+    ppk = pk if m is None else pk[m]
+    scale_k = max(float(np.ptp(ppk)) if ppk.size else 0.0, mu_k)
+    sum_res = abs(float(np.sum(x)) - (1.0 if m is None or m.any() else 0.0))
     neg = max(0.0, -float(np.min(x)))
-    obj = float(x @ p - 0.5 * mu_f * (dw @ dw))
-    scale = max(float(-pc.min()), mu_f)
-    ok = bool(gap <= rtol_f * scale + underflow_floor(T) and max(sum_res, neg) <= rtol_f)
-    return AggregationCertificate(gap, sum_res, neg, obj, obj + gap, scale, rtol_f, ok)
+    ok = bool(
+        math.isfinite(gap_k)
+        and gap_k <= rtol_f * scale_k + math.ldexp(underflow_floor(T), k)
+        and max(sum_res, neg, absent) <= rtol_f
+    )
+    with np.errstate(over="ignore"):  # back in the units of psi: may overflow to inf
+        gap, obj, scale = (float(np.ldexp(v, -k)) for v in (gap_k, obj_k, scale_k))
+    return AggregationCertificate(gap, sum_res, neg, obj, obj + gap, scale, rtol_f, ok, absent)
+
+
+_LARGE = 2.0**960
 
 
 def _eps_of(x: Any) -> float:

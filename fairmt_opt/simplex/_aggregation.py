@@ -18,11 +18,11 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .._utils.array import Array, from_numpy, is_torch, namespace, to_numpy
+from .._utils.array import Array, from_numpy, is_torch, to_numpy
 from .._utils.validation import check_int, check_positive, check_tol
-from ..certificates._aggregation import default_rtol
-from ._frank_wolfe import solve_fw
-from ._projection import _np_project_last, _prepare, _xp_project_last
+from ..qp._frank_wolfe import ScaledIdentity, frank_wolfe_qp
+from ._objective import _gap, _scalar, _value, check_present, default_rtol
+from ._projection import _prepare, _project_last
 
 __all__ = ["AggregationMethod", "AggregationResult", "aggregate_violations"]
 
@@ -46,18 +46,42 @@ def _support_of(res: AggregationResult) -> Any:
     return res.weights > 0
 
 
-def _gap_of(res: AggregationResult) -> Any:
+def _lazy_data(res: AggregationResult) -> _LazyData:
     if res.lazy is None:
-        return None
-    pc, mu = res.lazy
-    w = res.weights
-    c = 1.0 / w.shape[0]
-    if isinstance(pc, list):  # short vector: plain Python floats
-        wl = w.tolist()
-        g = [x - mu * (a - c) for x, a in zip(pc, wl)]
-        return np.float64(max(g) - sum([a * b for a, b in zip(wl, g)]))
-    g = pc - mu * (w - c)
-    return np.float64(g.max() - np.dot(w, g))
+        raise AttributeError("this AggregationResult holds no data to compute it from")
+    return res.lazy
+
+
+def _value_of(res: AggregationResult) -> Any:
+    d = _lazy_data(res)
+    return _scalar(_value(d.xp, d.psi, res.weights, d.mu, d.present))
+
+
+def _gap_of(res: AggregationResult) -> Any:
+    d = _lazy_data(res)
+    p = d.psi.detach() if is_torch(d.psi) else d.psi
+    return _scalar(_gap(d.xp, p, res.weights, d.mu, d.present))
+
+
+def _threshold_of(res: AggregationResult) -> Any:
+    d = _lazy_data(res)
+    theta, pmax = d.theta
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        nu = theta[..., 0] + pmax[..., 0] / d.mu
+    if d.present is not None:  # nothing present: no finite threshold gives w = 0
+        nu = d.xp.where(d.xp.any(d.present, axis=-1), nu, d.xp.full_like(nu, float("inf")))
+    return _scalar(nu)
+
+
+@dataclass(frozen=True)
+class _LazyData:
+    """What the lazy fields of an :class:`AggregationResult` are computed from."""
+
+    xp: Any
+    psi: Any  # as given (a tensor keeps its graph: the value is differentiable)
+    mu: float
+    present: Any
+    theta: Any = None  # (projection threshold, max present psi) of the exact method
 
 
 class _Lazy:
@@ -94,23 +118,23 @@ class AggregationResult:
         The maximiser :math:`w^*` (shape ``psi.shape``, array type and device of ``psi``),
         detached from any autograd graph.
     value : array or float
-        :math:`\Phi(\psi)` (shape ``psi.shape[:-1]``; a NumPy float for a NumPy vector). For a
-        ``torch.Tensor`` ``psi`` it is a tensor computed as
-        :math:`w^{*\top}\psi - \tfrac{\mu}{2}\|w^* - c\|^2` with :math:`w^*` held fixed, so it
-        is differentiable whenever ``psi`` requires grad and, by Danskin's theorem, its gradient
-        with respect to ``psi`` is exactly ``weights``.
+        :math:`\Phi(\psi)` (shape ``psi.shape[:-1]``; a NumPy float for a NumPy vector),
+        :func:`aggregation_value` at ``weights``. For a ``torch.Tensor`` ``psi`` it is a tensor
+        computed with :math:`w^*` held fixed, so it is differentiable whenever ``psi`` requires
+        grad and, by Danskin's theorem, its gradient with respect to ``psi`` is exactly
+        ``weights``.
     threshold : array or float
         The water-filling threshold :math:`\nu`, :math:`w^*_t = (\psi_t/\mu - \nu)_+`. For the
         Frank–Wolfe methods it is the average of :math:`\psi_t/\mu - w_t` over the support of
         the final iterate. It is :math:`\pm\infty` when :math:`|\psi|/\mu` exceeds the
-        floating range (the weights and the value stay exact).
+        floating range (the weights and the value stay exact), and :math:`+\infty` when no
+        task is present.
     support : array of bool
         ``weights > 0``: the tasks that carry weight (a top-k set of ``psi``).
     gap : array or float
-        Frank–Wolfe duality gap :math:`\max_t g_t - w^\top g`, :math:`g = \psi - \mu(w - c)`,
-        evaluated on the centred :math:`\psi - \max_t\psi_t` at the returned weights: an upper
-        bound on :math:`\Phi(\psi) - f(w)`. For a NumPy vector with ``method="exact"`` it is
-        computed on first access (as is ``support``), which keeps the solve itself cheap.
+        Frank–Wolfe duality gap :math:`\max_t g_t - w^\top g`, :math:`g = \psi - \mu(w - c)`
+        (over the present tasks), evaluated on the centred :math:`\psi - \max_t\psi_t` at the
+        returned weights: an upper bound on :math:`\Phi(\psi) - f(w)`.
     nit : int
         Iterations performed (0 for ``exact``).
     success : bool
@@ -121,13 +145,14 @@ class AggregationResult:
         The method used.
     history : numpy.ndarray or None
         The gap at every iterate (Frank–Wolfe methods with ``keep_history=True``), else ``None``.
-    lazy : tuple or None
-        Internal: the data from which ``gap`` is computed on first access (fast path).
+    lazy : object or None
+        Internal: the data from which ``value``, ``threshold``, ``support`` and ``gap`` are
+        computed on first access (then cached): the exact solve itself only forms ``weights``.
     """
 
     weights: Array
-    value: Any
-    threshold: Any
+    value: Any = _Lazy(_value_of)
+    threshold: Any = _Lazy(_threshold_of)
     support: Any = _Lazy(_support_of)
     gap: Any = _Lazy(_gap_of)
     nit: int = 0
@@ -135,7 +160,7 @@ class AggregationResult:
     message: str = ""
     method: str = "exact"
     history: np.ndarray | None = None
-    lazy: tuple[Any, float] | None = field(default=None, repr=False, compare=False)
+    lazy: _LazyData | None = field(default=None, repr=False, compare=False)
 
     def __repr__(self) -> str:
         w = self.weights
@@ -154,108 +179,90 @@ class AggregationResult:
 
 
 _EXACT_MSG = "exact water-filling solution"
-# Below this mu the fast paths, which work in the units of psi, would meet subnormal
-# round-off (absolute, not relative); the generic path divides by mu first and stays exact.
-_MU_FAST = 2.0**-960
-# Frank–Wolfe data below this scale is rescaled by an exact power of two.
-_FW_SCALE = 2.0**-960
-_KINV: dict[int, np.ndarray] = {}
-_SMALL_T = 16
+# Frank–Wolfe data outside [2^-960, 2^960] is rescaled by an exact power of two.
+_FW_SMALL = 2.0**-960
+_FW_LARGE = 2.0**960
 
 
-def _py_exact_vec(psi: np.ndarray, mu: float) -> AggregationResult:
-    """Fast path for a short float64 NumPy vector: plain Python floats (no NumPy call
-    overhead); the same algorithm as :func:`_np_exact_vec`."""
-    p = psi.tolist()
-    T = len(p)
-    if not all(map(math.isfinite, p)):
-        _raise_nonfinite(psi)
-    pmax = max(p)
-    pc = [x - pmax for x in p]
-    u = sorted(pc, reverse=True)
-    s = -mu
-    tmu = -math.inf  # mu * theta, theta the threshold of the projection of pc / mu
-    k = 0
-    for x in u:
-        if x <= tmu:
-            break
-        k += 1
-        s += x
-        t = s / k
-        if t > tmu:
-            tmu = t
-    w = [(x - tmu) / mu if x > tmu else 0.0 for x in pc]  # divide: 1/mu may overflow
-    value = sum([a * b for a, b in zip(w, p)]) - 0.5 * mu * (
-        sum([a * a for a in w]) - 1.0 / T
-    )
-    weights = np.array(w)
-    return AggregationResult(weights, np.float64(value), np.float64(tmu / mu + pmax / mu),
-                             None, None, 0, True, _EXACT_MSG, "exact",
-                             lazy=(pc, mu))
-
-
-def _np_exact_vec(psi: np.ndarray, mu: float) -> AggregationResult:
-    r"""Fast path for a float64 NumPy vector, with a minimal number of NumPy calls.
-
-    Sorting ``psi`` gives its maximum; the cumulative sums run on the centred values and
-    :math:`\mu\theta = \max_k (\sum_{i\le k} u_i - \mu)/k`, so that ``psi / mu`` is never
-    formed. Non-finite inputs are caught from the sorted extremes (NaN sorts last).
-    """
-    T = psi.shape[0]
-    kinv = _KINV.get(T)
-    if kinv is None:
-        kinv = _KINV.setdefault(T, 1.0 / np.arange(1, T + 1, dtype=np.float64))
-    u = psi.copy()
-    u.sort()  # in place: cheaper than np.sort's dispatch on short vectors
-    pmax = u[-1]
-    if not (math.isfinite(pmax) and math.isfinite(u[0])):  # NaN sorts last
-        _raise_nonfinite(psi)
-    us = np.subtract(u[::-1], pmax)
-    us[0] -= mu
-    np.add.accumulate(us, out=us)  # cumulative sums minus mu
-    us *= kinv
-    tmu = us.max()
-    pc = psi - pmax
-    w = pc - tmu
-    np.maximum(w, 0.0, out=w)
-    w /= mu  # not * (1 / mu): that overflows for a subnormal mu
-    value = np.dot(w, psi) - 0.5 * mu * (np.dot(w, w) - 1.0 / T)
-    nu = np.float64((float(tmu) + float(pmax)) / mu)  # Python floats: inf, not a warning
-    return AggregationResult(w, value, nu, None, None, 0, True, _EXACT_MSG,
-                             "exact", lazy=(pc, mu))
-
-
-def _raise_nonfinite(psi: np.ndarray) -> None:
-    if np.isnan(psi).any():
+def _check_present_finite(xp: Any, arr: Array, present: Array | None) -> None:
+    """``psi contains NaN/inf`` for a non-finite present entry (absent ones are ignored)."""
+    vals = arr if present is None else xp.where(present, arr, xp.zeros_like(arr))
+    if bool(xp.any(xp.isnan(vals))):
         raise ValueError("psi contains NaN")
-    raise ValueError("psi contains inf")
+    if bool(xp.any(xp.isinf(vals))):
+        raise ValueError("psi contains inf")
 
 
-def _xp_exact(psi: Array, mu: float) -> AggregationResult:
-    """Array-API path (any namespace, batched over leading axes, Danskin value for torch)."""
-    xp = namespace(psi)
+def _exact(xp: Any, psi: Array, mu: float, present: Array | None) -> AggregationResult:
+    r"""Water-filling :math:`w^* = \Pi_\Delta((\psi - \max\psi)/\mu)` by the one projection
+    routine, batched, with no host synchronisation. Absent entries are set to
+    :math:`\max_{t\in P}\psi_t/\mu - 2` before projecting, below the threshold
+    (:math:`\theta \ge \max v - 1`), so they get weight exactly 0; the mask then zeroes the
+    weights of a row with nothing present."""
     p = psi.detach() if is_torch(psi) else psi
-    T = p.shape[-1]
-    if isinstance(p, np.ndarray):
-        pmax = np.max(p, axis=-1, keepdims=True)
-        pc = p - pmax
-        with np.errstate(over="ignore"):  # psi / mu beyond the float range: -inf, weight 0
-            w, theta = _np_project_last(pc / mu)
+    with np.errstate(over="ignore"):  # (psi - max) / mu beyond the float range: weight 0
+        if present is None:
+            pmax = xp.max(p, axis=-1, keepdims=True)
+            x, theta = _project_last(xp, (p - pmax) / mu)
+            w = x
+        else:
+            zero = xp.zeros_like(p[..., :1])
+            pmax = xp.max(xp.where(present, p, xp.full_like(p, -float("inf"))), axis=-1,
+                          keepdims=True)
+            pmax = xp.where(xp.any(present, axis=-1, keepdims=True), pmax, zero)
+            v = xp.where(present, (p - pmax) / mu, xp.full_like(p, -2.0))
+            x, theta = _project_last(xp, v)
+            w = x * xp.astype(present, x.dtype)
+    data = _LazyData(xp, psi, mu, present, (theta, pmax))
+    return AggregationResult(w, message=_EXACT_MSG, lazy=data)
+
+
+def _frank_wolfe(
+    p: np.ndarray, mu: float, method: str, tol: float | None, max_iter: int, keep_history: bool
+) -> tuple[np.ndarray, float, int, bool, str, np.ndarray | None, float]:
+    """One Frank–Wolfe variant on the float64 vector ``p``: the QP
+    :math:`\\min_w \\tfrac12 w^\\top(\\mu I)w - (\\psi + \\mu c)^\\top w` solved by
+    :func:`fairmt_opt.qp._frank_wolfe.frank_wolfe_qp` from :math:`c`, on data rescaled by an
+    exact power of two when it lies outside :math:`[2^{-960}, 2^{960}]` (the weights are
+    invariant, the gaps scale linearly), so that nothing overflows and round-off stays
+    relative. Returns ``(w, gap, nit, success, message, history, nu)``."""
+    T = p.shape[0]
+    big = float(np.max(np.abs(p)))
+    k = -math.frexp(big)[1] if big > _FW_LARGE else 0  # huge data: centring would overflow
+    pk = np.ldexp(p, k) if k else p
+    mu_k = math.ldexp(mu, k)
+    pmax = np.float64(pk.max())
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        nu_max = float(pmax / np.float64(mu_k))  # psi_max / mu (inf when it overflows)
+    pc = pk - pmax
+    # data at the subnormal scale: iterate on a rescaling by 2^k2 too
+    scale = max(float(-pc.min()), mu_k)
+    k2 = -math.frexp(scale)[1] if 0.0 < scale < _FW_SMALL else 0
+    if k2:
+        pc, mu_k, scale, k = np.ldexp(pc, k2), math.ldexp(mu_k, k2), math.ldexp(scale, k2), k + k2
+    if tol is None:
+        tol_k = 0.5 * default_rtol(T, np.float64) * scale
+        tol = math.ldexp(tol_k, -k)
     else:
-        pmax = xp.max(p, axis=-1, keepdims=True)
-        pc = p - pmax
-        w, theta = _xp_project_last(xp, pc / mu)
-    with np.errstate(over="ignore"):
-        nu = (theta + pmax / mu)[..., 0]
-    if isinstance(nu, np.ndarray) and nu.ndim == 0:
-        nu = nu[()]  # a NumPy scalar, as from the fast paths
-    dw = w - 1.0 / T
-    # Danskin: w is held fixed, so d value / d psi = w
-    value = xp.sum(w * psi, axis=-1) - 0.5 * mu * xp.sum(dw * dw, axis=-1)
-    g = pc - mu * dw
-    gap = xp.max(g, axis=-1) - xp.sum(w * g, axis=-1)
-    return AggregationResult(w, value, nu, w > 0, gap, 0, True, "exact water-filling solution",
-                             "exact")
+        tol_k = math.ldexp(tol, k)
+    c = 1.0 / T
+    hist: list[float] | None = [] if keep_history else None
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        w, gap_k, nit, status, _ = frank_wolfe_qp(
+            ScaledIdentity(mu_k, T), -pc - mu_k * c, np.full(T, c),
+            variant=method, tol=tol_k, max_iter=max_iter, history=hist)
+        supp = w > 0
+        nu = float(np.mean(pc[supp] / mu_k - w[supp])) + nu_max
+    gap = math.ldexp(gap_k, -k)
+    history = None if hist is None else np.ldexp(np.asarray(hist, dtype=np.float64), -k)
+    if status == 0:
+        message = f"converged: gap {gap:.3g} <= tol {tol:.3g}"
+    elif status == 1:
+        message = (f"maximum number of iterations ({max_iter}) reached: gap {gap:.3g} > tol "
+                   f"{tol:.3g}")
+    else:
+        message = f"stopped at a non-finite gap ({gap}): numerical failure"
+    return w, gap, nit, status == 0, message, history, nu
 
 
 def aggregate_violations(
@@ -263,6 +270,7 @@ def aggregate_violations(
     mu: float,
     *,
     method: AggregationMethod = "exact",
+    present: Array | None = None,
     tol: float | None = None,
     max_iter: int = 10_000,
     keep_history: bool = False,
@@ -270,15 +278,17 @@ def aggregate_violations(
 ) -> AggregationResult:
     r"""Aggregate task violations with AHFDA (adaptive, simplex-constrained weights).
 
-    Solves
+    Solves, over the present tasks :math:`P` (all of them by default, :math:`T_P = |P|`),
 
     .. math::
 
-        \Phi(\psi) = \max_{w \in \Delta}\ f(w), \qquad
-        f(w) = w^\top\psi - \tfrac{\mu}{2}\|w - c\|_2^2, \qquad c = \tfrac1T\mathbf 1,
+        \Phi(\psi) = \max_{w \in \Delta_P}\ f(w), \qquad
+        f(w) = \sum_{t\in P} w_t\psi_t - \tfrac{\mu}{2}\sum_{t \in P}(w_t - c)^2,
+        \qquad c = \tfrac1{T_P},
 
-    whose unique maximiser is the water-filling solution
-    :math:`w^*_t = (\psi_t/\mu - \nu)_+ = \Pi_\Delta(\psi/\mu)_t`. Tasks with
+    :math:`\Delta_P = \{w \in \Delta : w_t = 0 \text{ for } t \notin P\}`, whose unique
+    maximiser is the water-filling solution
+    :math:`w^*_t = (\psi_t/\mu - \nu)_+ = \Pi_\Delta(\psi/\mu)_t` on :math:`P`. Tasks with
     :math:`\psi_t \le \mu\nu` get exactly zero weight; large :math:`\mu` spreads the weight
     towards uniform (:math:`\Phi \to \bar\psi`), small :math:`\mu` concentrates it on the worst
     task (:math:`\Phi \to \max_t \psi_t`). By Danskin's theorem :math:`\nabla_\psi\Phi = w^*`.
@@ -289,49 +299,65 @@ def aggregate_violations(
         Task violations, shape ``(T,)``; ``exact`` also accepts a batch ``(..., T)``. NumPy
         arrays, lists or any array-API array (``torch.Tensor`` on CPU or CUDA).
     mu : float
-        Regularisation strength :math:`\mu > 0`.
+        Regularisation strength :math:`\mu > 0` (a Python or NumPy number).
     method : {"exact", "frank_wolfe", "away", "pairwise"}, optional
         ``"exact"`` (default): sort-based water-filling, :math:`O(T \log T)`, array-API native
         (batched, stays on the device of ``psi``, no host synchronisation beyond the optional
-        finiteness check). ``"frank_wolfe"``: SPEC Algorithm 1 from :math:`w^0 = c` with exact
-        line search :math:`\gamma = \min(1, \mathrm{gap}/(\mu\|s - w\|^2))`, :math:`O(T)` per
+        finiteness check, with or without ``present``). ``"frank_wolfe"``: SPEC Algorithm 1
+        from :math:`w^0 = c` with exact line search
+        :math:`\gamma = \min(1, \mathrm{gap}/(\mu\|s - w\|^2))`, :math:`O(T)` per
         iteration, sublinear :math:`O(\mu/k)` rate when the optimum lies on a face.
         ``"away"`` and ``"pairwise"``: away-step and pairwise Frank–Wolfe with exact line search
         capped at the largest feasible step (linear rate on this strongly concave problem). The
-        Frank–Wolfe methods run on the host in float64 NumPy.
+        Frank–Wolfe methods are those of :func:`solve_simplex_qp` on the QP
+        :math:`\min_w \tfrac12 w^\top(\mu I)w - (\psi + \mu c)^\top w` (with :math:`\mu I` an
+        implicit operator) and run on the host in float64 NumPy, on the present tasks.
+    present : bool array, optional
+        Which tasks take part, same shape as ``psi`` (a NumPy bool array, or a torch bool
+        tensor on the device of a tensor ``psi``). Absent tasks get weight exactly 0 and
+        contribute nothing (their entries of ``psi`` are never read, even NaN), :math:`c` is
+        :math:`1/T_P`, and a row with no present task has all weights 0, value 0 and gap 0
+        (threshold :math:`+\infty`). The result equals ``aggregate_violations`` on the
+        subset, scattered back. Default ``None``: every task is present.
     tol : float, optional
         Frank–Wolfe methods stop when the duality gap is :math:`\le` ``tol`` (absolute, in the
-        units of :math:`\Phi`). Default: :math:`8 (T + 1)\,\epsilon_{64}\,
+        units of :math:`\Phi`). Default: :math:`8 (T_P + 1)\,\epsilon_{64}\,
         \max(\max\psi - \min\psi, \mu)`, half the tolerance of :func:`certify_aggregation`.
-        Data below :math:`2^{-960}` is rescaled by an exact power of two for the iterations.
-        Unused by ``exact``.
+        Data outside :math:`[2^{-960}, 2^{960}]` is rescaled by an exact power of two for the
+        iterations. Unused by ``exact``.
     max_iter : int, optional
         Iteration budget of the Frank–Wolfe methods (default 10 000).
     keep_history : bool, optional
         Keep the gap of every Frank–Wolfe iterate in ``result.history``.
     check_finite : bool, optional
-        Raise ``ValueError`` if ``psi`` holds NaN or inf (default ``True``; on a CUDA tensor
-        this synchronises with the host, pass ``False`` to avoid it).
+        Raise ``ValueError`` if a present entry of ``psi`` is NaN or inf (default ``True``; on
+        a CUDA tensor this synchronises with the host, pass ``False`` to avoid it).
 
     Returns
     -------
     AggregationResult
         ``weights``, ``value`` (:math:`\Phi`), ``threshold`` (:math:`\nu`), ``support``,
-        ``gap``, ``nit``, ``success``, ``message``, ``method``, ``history``. For a
+        ``gap``, ``nit``, ``success``, ``message``, ``method``, ``history``. The ``exact``
+        method forms ``weights`` only; the other fields are computed on first access. For a
         ``torch.Tensor`` ``psi`` that requires grad, ``value`` is a differentiable tensor whose
         gradient with respect to ``psi`` is ``weights`` (Danskin), and ``weights`` is detached.
+        A Frank–Wolfe result whose gap is NaN or infinite never reports ``success``.
 
     Raises
     ------
     ValueError
-        For NaN or inf in ``psi``, an empty or 0-dimensional ``psi``, a batched ``psi`` with a
-        Frank–Wolfe method, ``mu <= 0`` or not finite, a negative ``tol``, a negative
+        For NaN or inf in a present entry of ``psi``, an empty or 0-dimensional ``psi``, a
+        batched ``psi`` with a Frank–Wolfe method, a ``present`` that is not a bool array of the
+        shape of ``psi``, ``mu <= 0`` or not finite, a negative ``tol``, a negative
         ``max_iter`` or an unknown ``method``.
 
     Notes
     -----
-    Cost: ``exact`` :math:`O(T \log T)` per vector; the Frank–Wolfe methods :math:`O(T)` per
-    iteration. Every result can be checked independently with :func:`certify_aggregation`.
+    Cost: ``exact`` :math:`O(T \log T)` per vector (about fifteen array operations, the mask
+    adds five); the Frank–Wolfe methods :math:`O(T)` per iteration. Every result can be
+    checked independently with :func:`certify_aggregation`. In a training loop on tensors:
+    ``res = aggregate_violations(psi.detach(), mu, present=present, check_finite=False)``
+    then ``phi = aggregation_value(psi, res.weights, mu, present=present)``.
 
     Examples
     --------
@@ -349,6 +375,11 @@ def aggregate_violations(
     >>> bool(abs(fw.value - res.value) < 1e-12), fw.success
     (True, True)
 
+    Only some tasks present (the others get weight 0, c = 1/2):
+
+    >>> aggregate_violations(psi, 1.0, present=np.array([True, False, True])).weights
+    array([0.75, 0.  , 0.25])
+
     Danskin's gradient through a torch tensor:
 
     >>> import torch
@@ -358,31 +389,19 @@ def aggregate_violations(
     >>> bool(torch.allclose(psi.grad, res.weights))
     True
     """
-    # fast path: a float64 NumPy vector and a plain positive float mu (the training-loop case)
-    if (
-        method == "exact"
-        and type(psi) is np.ndarray
-        and psi.ndim == 1
-        and psi.dtype == np.float64
-        and psi.shape[0] > 0
-        and type(mu) in (float, np.float64)
-        and _MU_FAST <= mu < math.inf
-        and (tol is None or (type(tol) is float and 0.0 <= tol < math.inf))
-        and type(max_iter) is int
-        and max_iter >= 0
-    ):
-        if psi.shape[0] <= _SMALL_T:
-            return _py_exact_vec(psi, float(mu))
-        return _np_exact_vec(psi, float(mu))
     if method not in _METHODS:
         raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
     mu_f = check_positive(mu, "mu")
     max_iter_i = check_int(max_iter, "max_iter", minimum=0)
     if tol is not None:
         tol = check_tol(tol, "tol")
-    arr, xp, _ = _prepare(psi, "psi", check_finite)
+    arr, xp = _prepare(psi, "psi", False)
+    if present is not None:
+        present = check_present(present, arr)
+    if check_finite:
+        _check_present_finite(xp, arr, present)
     if method == "exact":
-        return _xp_exact(arr, mu_f)
+        return _exact(xp, arr, mu_f, present)
     if arr.ndim != 1:
         raise ValueError(
             f"psi must be 1-dimensional for method={method!r} (only 'exact' is batched), "
@@ -390,42 +409,25 @@ def aggregate_violations(
         )
     p = to_numpy(arr)
     T = p.shape[0]
-    pmax = float(p.max())
-    pc = p - pmax
-    # data at the subnormal scale: iterate on an exact power-of-two rescaling (w is invariant,
-    # gaps scale linearly), so that round-off stays relative
-    scale = max(float(-pc.min()), mu_f)
-    k = -math.frexp(scale)[1] if scale < _FW_SCALE else 0
-    if tol is None:
-        tol_k = 0.5 * default_rtol(T, np.float64) * math.ldexp(scale, k)
-        tol = math.ldexp(tol_k, -k)
+    idx = None
+    if present is not None:
+        pr = to_numpy(present, dtype=bool)
+        idx = None if pr.all() else np.flatnonzero(pr)
+    if idx is not None and idx.size == 0:
+        w, gap, nit, ok, message, history = np.zeros(T), 0.0, 0, True, "no task present", None
+        if keep_history:
+            history = np.zeros(1)
+        nu = math.inf
     else:
-        tol_k = math.ldexp(tol, k)
-    with np.errstate(over="ignore", divide="ignore"):  # step sizes / mu for a subnormal mu
-        out = solve_fw(np.ldexp(pc, k), math.ldexp(mu_f, k),
-                       variant="frank_wolfe" if method == "frank_wolfe" else method,
-                       tol=tol_k, max_iter=max_iter_i, keep_history=keep_history)
-        if k:
-            out.gap = math.ldexp(out.gap, -k)
-            if out.history is not None:
-                out.history = np.ldexp(out.history, -k)
-        w = out.w
-        supp = w > 0
-        nu = float(np.mean(pc[supp] / mu_f - w[supp])) + pmax / mu_f
-    message = (
-        f"converged: gap {out.gap:.3g} <= tol {tol:.3g}"
-        if out.converged
-        else f"maximum number of iterations ({max_iter_i}) reached: gap {out.gap:.3g} > tol "
-        f"{tol:.3g}"
-    )
+        w, gap, nit, ok, message, history, nu = _frank_wolfe(
+            p if idx is None else p[idx], mu_f, method, tol, max_iter_i, keep_history)
+        if idx is not None:
+            w_sub, w = w, np.zeros(T)
+            w[idx] = w_sub
+    weights = from_numpy(w, arr) if not isinstance(arr, np.ndarray) else w.astype(
+        arr.dtype, copy=False)
+    value = None  # other arrays (tensors: differentiable) get the value on first access
     if isinstance(arr, np.ndarray):
-        weights: Any = w.astype(arr.dtype, copy=False)
-        dw = w - 1.0 / T
-        value: Any = arr.dtype.type(w @ p - 0.5 * mu_f * (dw @ dw))
-        return AggregationResult(weights, value, nu, weights > 0, out.gap, out.nit,
-                                 out.converged, message, method, out.history)
-    weights = from_numpy(w, arr)
-    dwx = weights - 1.0 / T
-    value = xp.sum(weights * arr, axis=-1) - 0.5 * mu_f * xp.sum(dwx * dwx, axis=-1)
-    return AggregationResult(weights, value, nu, weights > 0, out.gap, out.nit, out.converged,
-                             message, method, out.history)
+        value = arr.dtype.type(_value(np, p, w, mu_f, None if idx is None else pr))
+    return AggregationResult(weights, value, nu, None, np.float64(gap), nit, ok, message,
+                             method, history, lazy=_LazyData(xp, arr, mu_f, present))

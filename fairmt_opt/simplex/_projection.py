@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .._utils.array import Array, device_of, is_torch, namespace
+from .._utils.array import Array, device_of, namespace
 from .._utils.validation import check_array
 
 __all__ = ["project_simplex"]
@@ -34,52 +34,31 @@ def _normalize_axis(axis: Any, ndim: int) -> int:
     return ax % ndim
 
 
-def _np_project_last(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """NumPy kernel: projection along the last axis and the threshold (shape ``(..., 1)``)."""
-    T = v.shape[-1]
-    if T == 1:
-        return np.ones_like(v), v - 1.0
-    if T == 2:
-        a = np.clip(0.5 * (v[..., :1] - v[..., 1:] + 1.0), 0.0, 1.0)
-        x = np.concatenate((a, 1.0 - a), axis=-1)
-        vmax = np.max(v, axis=-1, keepdims=True)
-        theta = np.maximum(0.5 * (v[..., :1] + v[..., 1:] - 1.0), vmax - 1.0)
-        return x, theta
-    vmax = np.max(v, axis=-1, keepdims=True)
-    y = v - vmax  # shift invariance: keeps the relevant entries in [-1, 0]
-    u = np.sort(y, axis=-1)[..., ::-1]
-    css = np.cumsum(u, axis=-1)
-    css -= 1.0
-    css /= np.arange(1, T + 1, dtype=v.dtype)
-    theta = np.max(css, axis=-1, keepdims=True)
-    x = y - theta
-    np.maximum(x, 0.0, out=x)
-    return x, theta + vmax
+def _project_last(xp: Any, v: Array) -> tuple[Array, Array]:
+    """The projection along the last axis and its threshold (shape ``(..., 1)``).
 
-
-def _xp_project_last(xp: Any, v: Array) -> tuple[Array, Array]:
-    """Array-API kernel (any namespace): same algorithm as :func:`_np_project_last`."""
+    The one implementation of the sort-threshold formula: every namespace (NumPy included)
+    runs this code. Sizes 1 and 2 (static shapes, not data) use their closed forms.
+    """
     T = v.shape[-1]
     if T == 1:
         return xp.ones_like(v), v - 1.0
+    vmax = xp.max(v, axis=-1, keepdims=True)
     if T == 2:
         a = xp.clip(0.5 * (v[..., :1] - v[..., 1:] + 1.0), 0.0, 1.0)
-        x = xp.concat((a, 1.0 - a), axis=-1)
-        vmax = xp.max(v, axis=-1, keepdims=True)
         theta = xp.maximum(0.5 * (v[..., :1] + v[..., 1:] - 1.0), vmax - 1.0)
-        return x, theta
-    vmax = xp.max(v, axis=-1, keepdims=True)
-    y = v - vmax
-    u = xp.sort(y, axis=-1, descending=True)
+        return xp.concat((a, 1.0 - a), axis=-1), theta
+    y = v - vmax  # shift invariance: keeps the relevant entries in [-1, 0]
+    u = -xp.sort(-y, axis=-1)  # decreasing order
     css = xp.cumulative_sum(u, axis=-1) - 1.0
     k = xp.arange(1, T + 1, dtype=v.dtype, device=device_of(v))
     theta = xp.max(css / k, axis=-1, keepdims=True)
-    x = xp.clip(y - theta, 0.0, None) if not is_torch(v) else xp.clamp(y - theta, min=0.0)
-    return x, theta + vmax
+    x = y - theta
+    return xp.where(x > 0.0, x, xp.zeros_like(x)), theta + vmax
 
 
-def _prepare(v: Any, name: str, check_finite: bool) -> tuple[Any, Any, bool]:
-    """Validate ``v``; return (array, namespace, is_numpy) with a floating dtype."""
+def _prepare(v: Any, name: str, check_finite: bool) -> tuple[Any, Any]:
+    """Validate ``v``; return (array, namespace) with a floating dtype."""
     if isinstance(v, np.ndarray) or not hasattr(v, "dtype"):
         arr = np.asarray(v) if isinstance(v, np.ndarray) else v
         arr = check_array(arr, name, min_ndim=1, finite=False)
@@ -89,31 +68,12 @@ def _prepare(v: Any, name: str, check_finite: bool) -> tuple[Any, Any, bool]:
             if np.isnan(arr).any():
                 raise ValueError(f"{name} contains NaN")
             raise ValueError(f"{name} contains inf")
-        return arr, np, True
+        return arr, namespace(arr)
     arr = check_array(v, name, min_ndim=1, finite=check_finite)
     xp = namespace(arr)
     if not xp.isdtype(arr.dtype, "real floating"):
         arr = xp.astype(arr, xp.float64)
-    return arr, xp, False
-
-
-def _project_with_threshold(
-    v: Any, *, axis: int = -1, check_finite: bool = True, name: str = "v"
-) -> tuple[Array, Array]:
-    """Projection along ``axis`` and the threshold (``axis`` kept with size 1)."""
-    arr, xp, is_np = _prepare(v, name, check_finite)
-    ax = _normalize_axis(axis, arr.ndim)
-    last = arr.ndim - 1
-    if ax != last:
-        arr = xp.moveaxis(arr, ax, last)
-    if is_np:
-        x, theta = _np_project_last(arr)
-    else:
-        x, theta = _xp_project_last(xp, arr)
-    if ax != last:
-        x = xp.moveaxis(x, last, ax)
-        theta = xp.moveaxis(theta, last, ax)
-    return x, theta
+    return arr, xp
 
 
 def project_simplex(v: Array, *, axis: int = -1, check_finite: bool = True) -> Array:
@@ -183,5 +143,9 @@ def project_simplex(v: Array, *, axis: int = -1, check_finite: bool = True) -> A
     >>> bool(np.allclose(project_simplex(v), reference.project_simplex(v).x, atol=1e-7))
     True
     """
-    x, _ = _project_with_threshold(v, axis=axis, check_finite=check_finite, name="v")
-    return x
+    arr, xp = _prepare(v, "v", check_finite)
+    ax = _normalize_axis(axis, arr.ndim)
+    last = arr.ndim - 1
+    if ax == last:
+        return _project_last(xp, arr)[0]
+    return xp.moveaxis(_project_last(xp, xp.moveaxis(arr, ax, last))[0], last, ax)
