@@ -7,25 +7,27 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
 import math
 import os
 import pathlib
 import pickle
+import struct
 import tempfile
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
 from torch import nn
 
+from .. import aggregate_violations
 from ..fairness import Task, evaluate_task, soft_violation
 from ..fairness._metrics import MetricReport
-from ..simplex._aggregation import aggregate_violations
-from ._losses import masked_task_loss
+from .losses import masked_task_loss
 
 __all__ = ["Batch", "Evaluation", "Trainer", "as_batch"]
 
@@ -191,7 +193,7 @@ def _encode(x: Any, where: str) -> Any:
         a = np.asarray(x)
         if a.dtype == object or a.dtype.kind not in "biufc":
             raise TypeError(f"cannot checkpoint {where}: NumPy dtype {a.dtype} (numbers only)")
-        out = {_NUMPY_TAG: torch.from_numpy(np.array(a, copy=True))}
+        out: dict[str, Any] = {_NUMPY_TAG: torch.from_numpy(np.array(a, copy=True))}
         if isinstance(x, np.generic):
             out["scalar"] = True
         return out
@@ -225,6 +227,35 @@ def _decode(x: Any) -> Any:
     return x
 
 
+def _digest(x: Any) -> str:
+    """A checksum of an encoded state: its structure, every number and every tensor's bytes
+    (a zip archive does not protect the tensor data, so a flipped byte would load silently).
+    """
+    h = hashlib.blake2b(digest_size=20)
+
+    def walk(v: Any) -> None:
+        if isinstance(v, torch.Tensor):
+            t = v.detach().cpu().contiguous()
+            h.update(f"T{t.dtype}{tuple(t.shape)}".encode())
+            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+        elif isinstance(v, Mapping):
+            h.update(f"D{len(v)}".encode())
+            for k, e in v.items():
+                walk(k)
+                walk(e)
+        elif isinstance(v, list | tuple):
+            h.update(f"{type(v).__name__[0]}{len(v)}".encode())
+            for e in v:
+                walk(e)
+        elif isinstance(v, float):
+            h.update(b"f" + struct.pack("<d", v))
+        else:
+            h.update(f"{type(v).__name__}:{v!r}".encode())
+
+    walk(x)
+    return h.hexdigest()
+
+
 def _fsync_dir(folder: pathlib.Path) -> None:
     with contextlib.suppress(OSError):  # not every platform or file system allows it
         fd = os.open(folder, os.O_RDONLY)
@@ -232,6 +263,13 @@ def _fsync_dir(folder: pathlib.Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def _plain(v: Any) -> Any:
+    """Tuples as lists (a configuration compares equal through a save and a load)."""
+    if isinstance(v, list | tuple):
+        return [_plain(e) for e in v]
+    return v
 
 
 def _differences(saved: Any, current: Any, where: str) -> list[str]:
@@ -244,9 +282,7 @@ def _differences(saved: Any, current: Any, where: str) -> list[str]:
             else:
                 out += _differences(saved[k], current[k], f"{where}.{k}")
         return out
-    norm = (lambda v: [list(e) if isinstance(e, tuple) else e for e in v]
-            if isinstance(v, list | tuple) else v)
-    if norm(saved) != norm(current):
+    if _plain(saved) != _plain(current):
         return [f"{where}: checkpoint {saved!r}, this trainer {current!r}"]
     return []
 
@@ -376,7 +412,10 @@ class Trainer:
     def tasks(self) -> tuple[Task, ...]:
         return tuple(self.method.tasks)
 
-    def _data(self, data: Any) -> Batch:
+    def batch(self, data: Any) -> Batch:
+        """The tensors of ``data`` (a :class:`Batch`, or any object :func:`as_batch` reads) on
+        the model's device and in its dtype, classification targets ``long``; the last few
+        splits converted are kept, so that calling this again on the same object is free."""
         if isinstance(data, Batch):
             if len(data.targets) != len(self.tasks):
                 raise ValueError(f"the batch has {len(data.targets)} target tensors but the "
@@ -454,7 +493,7 @@ class Trainer:
 
     def train(self, data: Any, *, steps: int) -> None:
         """``steps`` minibatch steps on ``data`` (epochs roll over as needed)."""
-        b = self._data(data)
+        b = self.batch(data)
         for _ in range(int(steps)):
             idx = self._next_index(len(b)).to(b.X.device)
             self.train_step(b.take(idx))
@@ -469,7 +508,7 @@ class Trainer:
         step when ``eval_every > 0``; after every epoch otherwise."""
         if isinstance(eval_every, bool) or not isinstance(eval_every, int) or eval_every < 0:
             raise ValueError(f"eval_every must be an integer >= 0, got {eval_every!r}")
-        b = self._data(train)
+        b = self.batch(train)
         done = self.step if eval_every and self.step % eval_every == 0 else None
         for _ in range(int(epochs)):
             for _ in range(self._steps_left(len(b))):
@@ -495,7 +534,7 @@ class Trainer:
     @torch.no_grad()
     def outputs(self, data: Any) -> list[torch.Tensor]:
         """The head outputs on a whole split (evaluation mode, no gradient)."""
-        b = self._data(data) if not isinstance(data, Batch) else data
+        b = self.batch(data) if not isinstance(data, Batch) else data
         self.encoder.eval()
         for hd in self.heads:
             hd.eval()
@@ -510,14 +549,15 @@ class Trainer:
         split's own targets; ``mu`` (default: the method's) is the AHFDA parameter of
         :math:`\Phi`; ``train_median`` maps regression tasks to the median of their training
         targets (see :func:`fairmt_opt.fairness.evaluate_task`)."""
-        b = self._data(data) if not isinstance(data, Batch) else data
+        b = self.batch(data) if not isinstance(data, Batch) else data
         outs = self.outputs(b)
         raw = data if not isinstance(data, Batch) else b
         masks = _host(raw.mask).astype(bool)
         groups = _host(raw.groups)
         m = self.method
         mu = float(m.mu if mu is None else mu)
-        reg_loss = m.config().get("regression_loss", "mse") if hasattr(m, "config") else "mse"
+        cfg = m.config() if hasattr(m, "config") else {}
+        reg_loss: Literal["mse", "mae"] = "mae" if cfg.get("regression_loss") == "mae" else "mse"
         metrics: dict[str, MetricReport] = {}
         losses: dict[str, float] = {}
         psi = np.zeros(len(self.tasks))
@@ -687,8 +727,9 @@ class Trainer:
         killed process may leave a ``.<name>.*.tmp`` file behind). NumPy arrays in the
         method's state are stored as tensors and restored as arrays by :meth:`load`."""
         path = pathlib.Path(path)
+        state = _encode(self.state_dict(), "state")
         payload = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,
-                   "state": _encode(self.state_dict(), "state")}
+                   "digest": _digest(state), "state": state}
         folder = path.parent
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
         try:
@@ -709,7 +750,8 @@ class Trainer:
         """Load a checkpoint written by :meth:`save` with ``torch.load(weights_only=True)``
         (tensors go to the model's device through the modules and the optimizer).
 
-        Raises ``ValueError`` naming the file when it is truncated or corrupt, holds anything
+        Raises ``ValueError`` naming the file when it is truncated or corrupt (a checksum of
+        the content is written with it and checked), holds anything
         but plain tensors, numbers, strings and containers (no code runs), is not a trainer
         checkpoint, or was written by another configuration (the message lists what
         differs); the trainer is then unchanged. A missing file raises
@@ -734,4 +776,7 @@ class Trainer:
         if raw.get("version") != CHECKPOINT_VERSION:
             raise ValueError(f"{path}: checkpoint version {raw.get('version')!r}, this version "
                              f"of the library reads version {CHECKPOINT_VERSION}")
+        if raw.get("digest") != _digest(raw["state"]):
+            raise ValueError(f"{path}: corrupt checkpoint (its content does not match the "
+                             "checksum written with it)")
         self.load_state_dict(_decode(raw["state"]), source=str(path))
