@@ -47,10 +47,17 @@ def _grads(fairmt_cls: Any, cfg: dict[str, Any], keep: list[int], enc: Any,
     """Gradients of one FairMT Lagrangian (tasks ``keep``) w.r.t. the encoder and all heads."""
     import torch
 
+    from fairmt_opt import DualAscent
+    from fairmt_opt.torch import FairnessConstraint
+    from fairmt_opt.torch.proxies import make_proxy
+
     params = list(enc.parameters())
-    fm = fairmt_cls([cfg["tasks"][t] for t in keep], num_groups=cfg["G"], eta=cfg["eta"],
-                    mu=0.3, proxy=cfg["proxy"], aggregation=cfg["aggregation"],
-                    shared_parameters=params if cfg["proxy"] == "full" else None)
+    tasks = [cfg["tasks"][t] for t in keep]
+    fm = fairmt_cls(tasks, num_groups=cfg["G"],
+                    constraint=FairnessConstraint(tasks, cfg["G"], mu=0.3,
+                                                  aggregation=cfg["aggregation"]),
+                    proxy=make_proxy(cfg["proxy"], shared_parameters=params),
+                    dual=DualAscent(rho=1.0, eps=0.05, eta=cfg["eta"]))
     h = enc(cfg["x"])
     outs = [heads[t](h) for t in keep]
     step = guard(fm.compute, h, outs, [cfg["targets"][t] for t in keep],

@@ -19,6 +19,8 @@ Layers of the package:
 * violations :math:`\psi_t` (AEOD, CAEOD, AEP with the stop-gradient best-group reference, or
   their symmetric counterparts): :func:`violation_from_stats`, :func:`soft_violation`, with the
   [choice] options of SPEC §2–§3 and :class:`RunningScale`;
+* masked task losses: :func:`masked_loss` (binary cross-entropy, cross-entropy, squared or
+  absolute error, unlabelled samples never read);
 * evaluation: :func:`evaluate_task` (EOD, EO, KS, CSP, accuracy, F1, macro-F1, CCC, MAE,
   RMSE), :func:`metrics_from_stats`, :func:`ks_statistic`.
 
@@ -32,6 +34,7 @@ Everything is written against the array API (NumPy or torch); torch is imported 
 torch tensors are passed, so this package works without torch.
 """
 
+from ._losses import MaskedLoss, RegressionLoss, masked_loss
 from ._metrics import MetricReport, evaluate_task, ks_statistic, metrics_from_stats
 from ._stats import HardStats, SoftStats, hard_predictions, hard_stats, soft_stats
 from ._tasks import Task, TaskKind
@@ -48,7 +51,9 @@ from ._violation import (
 __all__ = [
     "GroupReduction",
     "HardStats",
+    "MaskedLoss",
     "MetricReport",
+    "RegressionLoss",
     "RegressionScore",
     "RunningScale",
     "SoftStats",
@@ -60,6 +65,7 @@ __all__ = [
     "hard_predictions",
     "hard_stats",
     "ks_statistic",
+    "masked_loss",
     "metrics_from_stats",
     "soft_stats",
     "soft_violation",

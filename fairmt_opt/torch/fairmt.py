@@ -432,7 +432,8 @@ class FairMT:
             psi = psi.to(dtype)
         if self.check_inputs and not bool(torch.isfinite(psi).all()):
             self._raise_nonfinite(psi, "the fairness violation")
-        agg = self.constraint.aggregate(psi, present)
+        # ψ was checked above (with the task names) when check_inputs
+        agg = self.constraint.aggregate(psi, present, check=False)
         phi = agg.phi
         eta = self._eta_tensor(h)
         fair = fair and phi.requires_grad

@@ -59,10 +59,10 @@ def normalize(K: torch.Tensor, b: torch.Tensor, losses: torch.Tensor, mode: Norm
     (a zero :math:`n_t` is left at 1). ``K`` stays exactly symmetric.
 
     >>> import torch
-    >>> K, b = normalize(torch.tensor([[4.0, 2.0], [2.0, 9.0]]), torch.tensor([2.0, 3.0]),
-    ...                  torch.ones(2), "l2")
+    >>> K, b = normalize(torch.tensor([[4.0, 2.0], [2.0, 9.0]], dtype=torch.float64),
+    ...                  torch.tensor([2.0, 3.0], dtype=torch.float64), torch.ones(2), "l2")
     >>> K.tolist(), b.tolist()
-    ([[1.0, 0.3333333432674408], [0.3333333432674408, 1.0]], [1.0, 1.0])
+    ([[1.0, 0.3333333333333333], [0.3333333333333333, 1.0]], [1.0, 1.0])
     """
     if mode == "none":
         return K, b
