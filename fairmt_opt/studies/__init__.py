@@ -16,6 +16,10 @@ study              what it measures
 ``partial-labels`` ``compare`` with only a fraction of the training labels of each task
 ``sensitivity``    FairMT against μ, ε and the dual step size ρ
 ================== =====================================================================
+
+The training studies train through :class:`fairmt_opt.torch.Trainer`:
+:func:`make_trainer` builds the trainer of a method on a dataset as the studies do (model and
+data order seeded), :func:`train_method` also trains it, with :class:`TrainSettings`.
 """
 
 from __future__ import annotations
@@ -26,7 +30,19 @@ from typing import Any
 
 from ._common import StudyConfig, StudyResult
 
-__all__ = ["STUDIES", "StudyConfig", "StudyResult", "run_study"]
+__all__ = ["STUDIES", "StudyConfig", "StudyResult", "TrainSettings", "make_trainer",
+           "run_study", "train_method"]
+
+_TRAINING = ("TrainSettings", "make_trainer", "train_method")
+
+
+def __getattr__(name: str) -> Any:
+    """The training helpers of the studies (imported on use: they need torch)."""
+    if name in _TRAINING:
+        from . import _training
+
+        return getattr(_training, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 #: study name -> "module:function" (imported on use: the training studies need torch)
 STUDIES: dict[str, str] = {

@@ -25,8 +25,8 @@ from ..fairness import Task, soft_violation
 from ..plots import new_figure
 from ._common import StudyConfig, StudyResult, StudyWriter, markdown_table, progress
 
-__all__ = ["TrainSettings", "evaluate", "history_rows", "run_compare", "run_dynamics",
-           "run_partial_labels", "run_sensitivity", "train_method"]
+__all__ = ["TrainSettings", "evaluate", "history_rows", "make_trainer", "run_compare",
+           "run_dynamics", "run_partial_labels", "run_sensitivity", "train_method"]
 
 #: the fairness metric and the utility metric that summarise each task kind
 FAIRNESS_METRIC = {"detection": "eo", "classification": "eo", "regression": "ks"}
