@@ -12,15 +12,57 @@ the dual variable follows the projected (sub)gradient ascent
 from __future__ import annotations
 
 import math
+import sys
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from ._utils.array import is_torch
-from ._utils.validation import check_positive, check_real
+from ._utils.validation import check_int, check_positive, check_real, to_float
 
 __all__ = ["DualAscent", "DualMode"]
 
 DualMode = Literal["batch", "running_mean"]
 _MODES = ("batch", "running_mean")
+_STATE_KEYS = ("rho", "eps", "eta", "eta_max", "mode", "beta", "phi_mean", "steps")
+_FLOAT_MAX = sys.float_info.max
+
+
+def _check_scalar_or_tensor(value: Any, name: str) -> float:
+    """A finite real number or a 0-d floating tensor holding one (read on the host)."""
+    if is_torch(value):
+        if value.ndim != 0 or not value.is_floating_point():
+            raise ValueError(f"{name} must be a 0-d floating tensor, got {value!r}")
+        return check_real(float(value.detach()), name)
+    return check_real(value, name)
+
+
+def _check_eta_max(value: Any, name: str) -> float:
+    """``> 0``, ``inf`` allowed."""
+    v = to_float(value, name)
+    if math.isnan(v) or v <= 0:
+        raise ValueError(f"{name} must be > 0 (inf allowed), got {v}")
+    return v
+
+
+def _check_eta(value: Any, name: str) -> float:
+    return check_positive(_check_scalar_or_tensor(value, name), name, allow_zero=True)
+
+
+def _check_mode(value: Any, name: str) -> Any:
+    if not isinstance(value, str) or value not in _MODES:
+        raise ValueError(f"{name} must be one of {_MODES}, got {value!r}")
+    return value
+
+
+def _check_beta(value: Any, name: str) -> float:
+    beta = check_real(value, name)
+    if not 0.0 <= beta < 1.0:
+        raise ValueError(f"{name} must be in [0, 1), got {beta}")
+    return beta
+
+
+def _check_steps(value: Any, name: str) -> int:
+    return check_int(value, name, minimum=0)
 
 
 class DualAscent:
@@ -46,7 +88,10 @@ class DualAscent:
     eta : float, optional
         Initial multiplier, :math:`0 \le \eta \le \eta_{\max}` (default 0).
     eta_max : float, optional
-        Upper clip :math:`\eta_{\max} > 0` (default ``inf``: no clip).
+        Upper clip :math:`\eta_{\max} > 0` (default ``inf``: no clip). :math:`\eta` is also
+        clipped at the largest finite float of its dtype, so it stays finite however large
+        the observed :math:`\Phi` (``DualAscent(1, 0).step(1e308)`` twice gives
+        ``1.797...e308``, not ``inf``).
     mode : {"batch", "running_mean"}, optional
         What :math:`\hat\Phi` is (default ``"batch"``).
     beta : float, optional
@@ -57,7 +102,8 @@ class DualAscent:
     ------
     ValueError
         For ``rho <= 0``, a non-finite ``eps``, ``eta < 0`` or ``eta > eta_max``,
-        ``eta_max <= 0``, an unknown ``mode`` or ``beta`` outside ``[0, 1)``.
+        ``eta_max <= 0``, an unknown ``mode`` or ``beta`` outside ``[0, 1)``; numbers may be
+        Python or NumPy scalars (``np.float32(0.1)``), not strings or booleans.
 
     Examples
     --------
@@ -89,23 +135,12 @@ class DualAscent:
     ) -> None:
         self.rho = check_positive(rho, "rho")
         self.eps = check_real(eps, "eps")
-        try:
-            eta_max_f = float(eta_max)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"eta_max must be a real number, got {eta_max!r}") from exc
-        if math.isnan(eta_max_f) or eta_max_f <= 0:
-            raise ValueError(f"eta_max must be > 0 (inf allowed), got {eta_max_f}")
-        self.eta_max = eta_max_f
-        eta_f = check_positive(eta, "eta", allow_zero=True)
+        self.eta_max = eta_max_f = _check_eta_max(eta_max, "eta_max")
+        eta_f = _check_eta(eta, "eta")
         if eta_f > eta_max_f:
             raise ValueError(f"eta must be <= eta_max ({eta_max_f}), got {eta_f}")
-        if mode not in _MODES:
-            raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
-        self.mode: DualMode = mode
-        beta_f = check_real(beta, "beta")
-        if not 0.0 <= beta_f < 1.0:
-            raise ValueError(f"beta must be in [0, 1), got {beta_f}")
-        self.beta = beta_f
+        self.mode: DualMode = _check_mode(mode, "mode")
+        self.beta = _check_beta(beta, "beta")
         self._eta: Any = eta_f
         self._mean: Any = None
         self.steps = 0
@@ -156,7 +191,7 @@ class DualAscent:
                 1.0 - self.beta
             ) * p
             p = self._mean
-        self._eta = min(self.eta_max, max(0.0, self._eta + self.rho * (p - self.eps)))
+        self._eta = min(self.eta_max, _FLOAT_MAX, max(0.0, self._eta + self.rho * (p - self.eps)))
         self.steps += 1
         return self._eta
 
@@ -184,7 +219,8 @@ class DualAscent:
                     mean = torch.as_tensor(mean, dtype=p.dtype, device=p.device)
                 self._mean = self.beta * mean + (1.0 - self.beta) * p
             p = self._mean
-        self._eta = torch.clamp(eta + self.rho * (p - self.eps), min=0.0, max=self.eta_max)
+        top = min(self.eta_max, float(torch.finfo(eta.dtype).max))
+        self._eta = torch.clamp(eta + self.rho * (p - self.eps), min=0.0, max=top)
         self.steps += 1
         return self._eta
 
@@ -207,25 +243,47 @@ class DualAscent:
             "steps": self.steps,
         }
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore a :meth:`state_dict` (validated as by the constructor)."""
-        missing = {"rho", "eps", "eta", "eta_max", "mode", "beta", "phi_mean", "steps"} - set(
-            state
-        )
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore a :meth:`state_dict`. Every field is validated as by the constructor
+        (``ValueError`` naming the key otherwise, e.g. ``state['steps']: steps must be an
+        integer``), and nothing changes unless all are valid.
+
+        ``eta`` and ``phi_mean`` may be floats or 0-d floating tensors (kept as tensors, on
+        their device); ``steps`` is a non-negative integer. The round trip is exact.
+        """
+        if not isinstance(state, Mapping):
+            raise ValueError(f"state must be a mapping, got {type(state).__name__}")
+        missing = set(_STATE_KEYS) - set(state)
         if missing:
             raise ValueError(f"state is missing keys {sorted(missing)}")
-        eta = state["eta"]
-        # validate through the constructor (eta as a float; tensors are validated on the host)
-        probe = DualAscent(state["rho"], state["eps"], eta=float(eta),
-                           eta_max=state["eta_max"], mode=state["mode"], beta=state["beta"])
-        self.rho, self.eps, self.eta_max = probe.rho, probe.eps, probe.eta_max
-        self.mode, self.beta = probe.mode, probe.beta
-        self._eta = eta.detach().clone() if is_torch(eta) else float(eta)
+        extra = set(state) - set(_STATE_KEYS)
+        if extra:
+            raise ValueError(f"state has unknown keys {sorted(map(str, extra))}")
+
+        def field(key: str, check: Any) -> Any:
+            try:
+                return check(state[key], key)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"state[{key!r}]: {exc}") from None
+
+        rho = field("rho", check_positive)
+        eps = field("eps", check_real)
+        eta_max = field("eta_max", _check_eta_max)
+        eta_f = field("eta", _check_eta)
+        if eta_f > eta_max:
+            raise ValueError(f"state['eta']: eta must be <= eta_max ({eta_max}), got {eta_f}")
+        mode = field("mode", _check_mode)
+        beta = field("beta", _check_beta)
+        steps = field("steps", _check_steps)
         mean = state["phi_mean"]
-        self._mean = mean.detach().clone() if is_torch(mean) else (
-            None if mean is None else check_real(mean, "phi_mean")
-        )
-        self.steps = int(state["steps"])
+        if mean is not None:
+            field("phi_mean", _check_scalar_or_tensor)
+        eta = state["eta"]
+        self.rho, self.eps, self.eta_max, self.mode, self.beta = rho, eps, eta_max, mode, beta
+        self._eta = eta.detach().clone() if is_torch(eta) else float(eta)
+        self._mean = None if mean is None else (
+            mean.detach().clone() if is_torch(mean) else float(mean))
+        self.steps = steps
 
     def __repr__(self) -> str:
         return (

@@ -13,19 +13,55 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+import numpy as np
+
 from ._utils.array import Array, is_torch, namespace
 from ._utils.validation import check_array, check_positive, check_same_device
 
 __all__ = ["HeadQP", "head_aware_qp", "head_gram"]
 
 
-def _sym(xp: Any, K: Array) -> Array:
-    """Exactly symmetric copy of a Gram matrix (BLAS need not return one)."""
-    return 0.5 * (K + xp.matrix_transpose(K))
-
-
 def _float(xp: Any, x: Array) -> Array:
     return x if xp.isdtype(x.dtype, "real floating") else xp.astype(x, xp.float64)
+
+
+def _pow2_scale(xp: Any, X: Array) -> Array:
+    r"""A power of two close to :math:`\max|X|` (0-d, 1 for a zero ``X``): dividing by it is
+    exact, so products of the scaled entries neither overflow nor underflow."""
+    m = xp.max(xp.abs(X))
+    with np.errstate(divide="ignore"):
+        e = xp.floor(xp.log2(xp.where(m > 0.0, m, 1.0)))
+    return xp.where(m > 0.0, 2.0**e, 1.0)
+
+
+def _gram(xp: Any, R: Array) -> tuple[Array, Array]:
+    r""":math:`K = RR^\top` (exactly symmetric) computed on :math:`R/s`, :math:`s` a power of
+    two, and scaled back: bit for bit the plain product whenever that product is in range, and
+    no spurious overflow or underflow otherwise. Returns ``(K, s)``."""
+    with np.errstate(over="ignore", invalid="ignore"):  # out of range: checked by callers
+        sR = _pow2_scale(xp, R)
+        Rn = R / sR
+        K = ((Rn @ xp.matrix_transpose(Rn)) * sR) * sR
+        return 0.5 * (K + xp.matrix_transpose(K)), sR
+
+
+def _check_range(xp: Any, K: Array, nonzero: Array, names: str) -> None:
+    r"""Raise ``ValueError`` if :math:`K = RR^\top` is not representable in ``K``'s dtype:
+    an overflow to inf, or every entry zero or subnormal while the exact :math:`R` has a
+    non-zero entry (``nonzero``, a bool array)."""
+    hint = ("; rescale the inputs (the QP's solution is unchanged when K and b are multiplied "
+            "by the same positive factor)")
+    if not bool(xp.all(xp.isfinite(K))):
+        raise ValueError(f"K computed from {names} overflows the range of {K.dtype}{hint}")
+    tiny = float(np.finfo(_np_dtype(K.dtype)).tiny)
+    d = xp.max(xp.abs(K))
+    if bool(d < tiny) and bool(xp.any(nonzero)):
+        raise ValueError(f"K computed from {names} underflows the range of {K.dtype} "
+                         f"(largest |K_st| = {float(d):.3g}){hint}")
+
+
+def _np_dtype(dtype: Any) -> Any:
+    return np.dtype(str(dtype).rsplit(".", 1)[-1])
 
 
 def head_gram(A: Array, u: Array, *, check_finite: bool = True) -> Array:
@@ -82,8 +118,11 @@ def head_gram(A: Array, u: Array, *, check_finite: bool = True) -> Array:
     xp = namespace(A, u)
     A = _float(xp, A)
     u = xp.astype(_float(xp, u), A.dtype)
-    R = u[:, None] * A
-    return _sym(xp, R @ xp.matrix_transpose(R))
+    with np.errstate(over="ignore"):
+        K, _ = _gram(xp, u[:, None] * A)
+    if check_finite:  # R itself out of range makes K so too: judged on the exact zeros
+        _check_range(xp, K, (u != 0.0)[:, None] & (A != 0.0), "A and u")
+    return K
 
 
 class HeadQP(NamedTuple):
@@ -167,6 +206,13 @@ def head_aware_qp(
             eta = check_positive(float(eta), "eta", allow_zero=True)
     else:
         eta = check_positive(eta, "eta", allow_zero=True)
-    K = _sym(xp, R @ xp.matrix_transpose(R))
-    b = eta * (R @ r_phi)
+    K, sR = _gram(xp, R)
+    sp = _pow2_scale(xp, r_phi)
+    with np.errstate(over="ignore", invalid="ignore"):
+        b = eta * ((((R / sR) @ (r_phi / sp)) * sR) * sp)
+    if check_finite:
+        _check_range(xp, K, R != 0.0, "R")
+        if not bool(xp.all(xp.isfinite(b))):
+            raise ValueError(f"b = eta R r_phi overflows the range of {b.dtype}; rescale R, "
+                             "r_phi or eta")
     return HeadQP(K, b)

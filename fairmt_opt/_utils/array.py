@@ -25,7 +25,6 @@ __all__ = [
     "is_numpy",
     "is_torch",
     "namespace",
-    "result_dtype",
     "to_numpy",
 ]
 
@@ -48,14 +47,6 @@ def is_numpy(x: Any) -> bool:
 
 def device_of(x: Any) -> Any:
     return array_api_compat.device(x)
-
-
-def result_dtype(x: Any) -> Any:
-    """Floating dtype to return for input ``x``: its own if floating, else float64."""
-    xp = namespace(x)
-    if xp.isdtype(x.dtype, "real floating"):
-        return x.dtype
-    return xp.float64
 
 
 def to_numpy(x: Any, dtype: Any = np.float64) -> np.ndarray:

@@ -23,6 +23,7 @@ __all__ = [
     "check_same_device",
     "check_symmetric",
     "check_tol",
+    "to_float",
 ]
 
 
@@ -83,12 +84,28 @@ def check_finite(x: Any, name: str) -> None:
         raise ValueError(f"{name} contains inf")
 
 
-def check_real(value: Any, name: str) -> float:
-    """Return ``value`` as a float; raise ``ValueError`` unless it is a finite real number."""
+def to_float(value: Any, name: str) -> float:
+    """``value`` as a float (``inf`` and NaN included): a Python or NumPy real number or a
+    0-d real array. Booleans, strings, complex numbers and arrays with more than one
+    dimension raise ``ValueError`` naming ``name``."""
+    if isinstance(value, (bool, np.bool_, str, bytes, complex, np.complexfloating)):
+        raise ValueError(f"{name} must be a real number, got {value!r}")
+    if getattr(value, "ndim", 0) != 0:
+        raise ValueError(f"{name} must be a real number (a scalar), got shape "
+                         f"{tuple(value.shape)}")
+    dtype = getattr(value, "dtype", None)
+    if dtype is not None and (str(dtype).rsplit(".", 1)[-1] == "bool" or "complex" in str(dtype)):
+        raise ValueError(f"{name} must be a real number, got {value!r}")
     try:
-        v = float(value)
+        return float(value)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{name} must be a real number, got {value!r}") from exc
+
+
+def check_real(value: Any, name: str) -> float:
+    """Return ``value`` as a float; raise ``ValueError`` unless it is a finite real number
+    (Python or NumPy scalars and 0-d real arrays are accepted, see :func:`to_float`)."""
+    v = to_float(value, name)
     if not math.isfinite(v):
         raise ValueError(f"{name} must be finite, got {v}")
     return v
@@ -110,7 +127,8 @@ def check_tol(tol: Any, name: str = "tol") -> float:
 
 
 def check_int(value: Any, name: str, *, minimum: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+    """Return ``value`` as an int: a Python or NumPy integer (not a bool), ``>= minimum``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         raise ValueError(f"{name} must be an integer, got {value!r}")
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")

@@ -65,11 +65,11 @@ def _gap_of(res: AggregationResult) -> Any:
 
 def _threshold_of(res: AggregationResult) -> Any:
     d = _lazy_data(res)
-    theta, pmax = d.theta
+    theta, vmax, pmax = d.theta
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-        nu = theta[..., 0] + pmax[..., 0] / d.mu
+        nu = (theta + vmax)[..., 0] + pmax[..., 0] / d.mu
     if d.present is not None:  # nothing present: no finite threshold gives w = 0
-        nu = d.xp.where(d.xp.any(d.present, axis=-1), nu, d.xp.full_like(nu, float("inf")))
+        nu = d.xp.where(d.xp.any(d.present, axis=-1), nu, float("inf"))
     return _scalar(nu)
 
 
@@ -81,7 +81,7 @@ class _LazyData:
     psi: Any  # as given (a tensor keeps its graph: the value is differentiable)
     mu: float
     present: Any
-    theta: Any = None  # (projection threshold, max present psi) of the exact method
+    theta: Any = None  # (threshold, max of psi / mu, max of psi) of the exact method
 
 
 class _Lazy:
@@ -186,11 +186,10 @@ _FW_LARGE = 2.0**960
 
 def _check_present_finite(xp: Any, arr: Array, present: Array | None) -> None:
     """``psi contains NaN/inf`` for a non-finite present entry (absent ones are ignored)."""
-    vals = arr if present is None else xp.where(present, arr, xp.zeros_like(arr))
-    if bool(xp.any(xp.isnan(vals))):
-        raise ValueError("psi contains NaN")
-    if bool(xp.any(xp.isinf(vals))):
-        raise ValueError("psi contains inf")
+    vals = arr if present is None else xp.where(present, arr, 0.0)
+    if not bool(xp.all(xp.isfinite(vals))):
+        raise ValueError("psi contains NaN" if bool(xp.any(xp.isnan(vals))) else
+                         "psi contains inf")
 
 
 def _exact(xp: Any, psi: Array, mu: float, present: Array | None) -> AggregationResult:
@@ -200,20 +199,15 @@ def _exact(xp: Any, psi: Array, mu: float, present: Array | None) -> Aggregation
     (:math:`\theta \ge \max v - 1`), so they get weight exactly 0; the mask then zeroes the
     weights of a row with nothing present."""
     p = psi.detach() if is_torch(psi) else psi
-    with np.errstate(over="ignore"):  # (psi - max) / mu beyond the float range: weight 0
+    with np.errstate(over="ignore", invalid="ignore"):  # (psi - max) / mu beyond the range
         if present is None:
             pmax = xp.max(p, axis=-1, keepdims=True)
-            x, theta = _project_last(xp, (p - pmax) / mu)
-            w = x
-        else:
-            zero = xp.zeros_like(p[..., :1])
-            pmax = xp.max(xp.where(present, p, xp.full_like(p, -float("inf"))), axis=-1,
-                          keepdims=True)
-            pmax = xp.where(xp.any(present, axis=-1, keepdims=True), pmax, zero)
-            v = xp.where(present, (p - pmax) / mu, xp.full_like(p, -2.0))
-            x, theta = _project_last(xp, v)
-            w = x * xp.astype(present, x.dtype)
-    data = _LazyData(xp, psi, mu, present, (theta, pmax))
+            w, theta, vmax = _project_last(xp, (p - pmax) / mu)
+        else:  # no present entry: pmax = -inf, but then every entry is replaced
+            pmax = xp.max(xp.where(present, p, -float("inf")), axis=-1, keepdims=True)
+            w, theta, vmax = _project_last(xp, xp.where(present, (p - pmax) / mu, -2.0))
+            w = xp.where(present, w, 0.0)
+    data = _LazyData(xp, psi, mu, present, (theta, vmax, pmax))
     return AggregationResult(w, message=_EXACT_MSG, lazy=data)
 
 

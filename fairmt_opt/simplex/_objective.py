@@ -46,40 +46,36 @@ def underflow_floor(T: int) -> float:
     return 16.0 * (T + 1) * float(np.finfo(np.float64).smallest_subnormal)
 
 
-def _centre(xp: Any, m: Array | None, T: int, w: Array) -> tuple[Array, Array | float]:
-    """``(w - c)`` on the present entries (0 elsewhere) and ``c``."""
+def _centre(xp: Any, m: Array | None, T: int, w: Array) -> Array:
+    """``w - c`` on the present entries, 0 elsewhere."""
     if m is None:
-        c: Any = 1.0 / T
-        return w - c, c
+        return w - 1.0 / T
     mf = xp.astype(m, w.dtype)
-    n = xp.sum(mf, axis=-1, keepdims=True)
-    c = 1.0 / xp.clip(n, 1.0, None)
-    return (w - c) * mf, c
+    c = 1.0 / xp.clip(xp.sum(mf, axis=-1, keepdims=True), 1.0, None)
+    return (w - c) * mf
+
+
+def _pmax(xp: Any, p: Array, m: Array | None) -> Array:
+    r""":math:`\max_{t\in P} \psi_t` (shape ``(..., 1)``), 0 where nothing is present."""
+    if m is None:
+        return xp.max(p, axis=-1, keepdims=True)
+    pmax = xp.max(xp.where(m, p, -float("inf")), axis=-1, keepdims=True)
+    return xp.where(pmax > -float("inf"), pmax, 0.0)
 
 
 def _value(xp: Any, psi: Array, w: Array, mu: float, m: Array | None) -> Array:
-    """:math:`f(w)` along the last axis (no validation), evaluated as
+    r""":math:`f(w)` along the last axis (no validation), evaluated as
     :math:`\bar\psi + \sum_t w_t(\psi_t - \bar\psi) - \tfrac{\mu}{2}\|w - c\|^2` with
     :math:`\bar\psi = \max_{t\in P}\psi_t` held fixed (detached): equal to
     :math:`w^\top\psi - \tfrac{\mu}{2}\|w - c\|^2` on the simplex, free of the round-off of
-    a large common offset, and with gradient exactly ``w`` with respect to ``psi``. A centred
-    entry beyond the floating range is summed uncentred instead."""
+    a large common offset, and with gradient exactly ``w`` with respect to ``psi``. Entries
+    of zero weight add nothing (even where :math:`\psi_t - \bar\psi` overflows)."""
     with np.errstate(over="ignore", invalid="ignore"):  # discarded entries (NumPy)
-        dw, _ = _centre(xp, m, psi.shape[-1], w)
-        p0 = psi.detach() if is_torch(psi) else psi
-        zero = xp.zeros_like(p0)
-        if m is None:
-            pmax = xp.max(p0, axis=-1, keepdims=True)
-        else:
-            psi = xp.where(m, psi, zero)  # absent entries: nothing, even if NaN
-            pmax = xp.max(xp.where(m, p0, xp.full_like(p0, -float("inf"))), axis=-1,
-                          keepdims=True)
-            pmax = xp.where(xp.any(m, axis=-1, keepdims=True), pmax, zero[..., :1])
-        pc = psi - pmax
-        terms = xp.where(xp.isfinite(pc), w * pc, w * psi - w * pmax)
-        if m is not None:
-            terms = xp.where(m, terms, zero)
-        return pmax[..., 0] + xp.sum(terms, axis=-1) - (0.5 * mu) * xp.sum(dw * dw, axis=-1)
+        dw = _centre(xp, m, psi.shape[-1], w)
+        pmax = _pmax(xp, psi.detach() if is_torch(psi) else psi, m)
+        keep = w != 0.0 if m is None else m & (w != 0.0)
+        terms = xp.where(keep, w * (psi - pmax), 0.0)  # absent: nothing, even if NaN
+        return pmax[..., 0] + (xp.sum(terms, axis=-1) - (0.5 * mu) * xp.sum(dw * dw, axis=-1))
 
 
 def _gap(xp: Any, psi: Array, w: Array, mu: float, m: Array | None) -> Array:
@@ -91,18 +87,13 @@ def _gap(xp: Any, psi: Array, w: Array, mu: float, m: Array | None) -> Array:
 
 
 def _gap_terms(xp: Any, psi: Array, w: Array, mu: float, m: Array | None) -> Array:
-    dw, _ = _centre(xp, m, psi.shape[-1], w)
-    zero = xp.zeros_like(psi)
+    g = (psi - _pmax(xp, psi, m)) - mu * _centre(xp, m, psi.shape[-1], w)
     if m is None:
-        g = (psi - xp.max(psi, axis=-1, keepdims=True)) - mu * dw
-        wg = xp.sum(xp.where(w != 0.0, w * g, zero), axis=-1)
-        return xp.max(g, axis=-1) - wg
-    ninf = xp.full_like(psi, -float("inf"))
-    pmax = xp.max(xp.where(m, psi, ninf), axis=-1, keepdims=True)
-    anyp = xp.any(m, axis=-1, keepdims=True)
-    g = xp.where(m, (psi - xp.where(anyp, pmax, zero[..., :1])) - mu * dw, ninf)
-    wg = xp.sum(xp.where(m & (w != 0.0), w * g, zero), axis=-1)
-    return xp.where(anyp[..., 0], xp.max(g, axis=-1) - wg, zero[..., 0])
+        return xp.max(g, axis=-1) - xp.sum(xp.where(w != 0.0, w * g, 0.0), axis=-1)
+    g = xp.where(m, g, -float("inf"))
+    gmax = xp.max(g, axis=-1)
+    wg = xp.sum(xp.where(m & (w != 0.0), w * g, 0.0), axis=-1)
+    return xp.where(gmax > -float("inf"), gmax - wg, 0.0)
 
 
 def _scalar(x: Any) -> Any:

@@ -34,27 +34,28 @@ def _normalize_axis(axis: Any, ndim: int) -> int:
     return ax % ndim
 
 
-def _project_last(xp: Any, v: Array) -> tuple[Array, Array]:
-    """The projection along the last axis and its threshold (shape ``(..., 1)``).
+def _project_last(xp: Any, v: Array) -> tuple[Array, Array, Array]:
+    """The projection along the last axis, its threshold relative to the maximum and the
+    maximum (both of shape ``(..., 1)``; the threshold is their sum).
 
     The one implementation of the sort-threshold formula: every namespace (NumPy included)
     runs this code. Sizes 1 and 2 (static shapes, not data) use their closed forms.
     """
     T = v.shape[-1]
-    if T == 1:
-        return xp.ones_like(v), v - 1.0
     vmax = xp.max(v, axis=-1, keepdims=True)
+    if T == 1:
+        return xp.ones_like(v), xp.full_like(v, -1.0), vmax
     if T == 2:
         a = xp.clip(0.5 * (v[..., :1] - v[..., 1:] + 1.0), 0.0, 1.0)
-        theta = xp.maximum(0.5 * (v[..., :1] + v[..., 1:] - 1.0), vmax - 1.0)
-        return xp.concat((a, 1.0 - a), axis=-1), theta
+        theta = xp.maximum(0.5 * (v[..., :1] + v[..., 1:] - 1.0) - vmax, xp.full_like(a, -1.0))
+        return xp.concat((a, 1.0 - a), axis=-1), theta, vmax
     y = v - vmax  # shift invariance: keeps the relevant entries in [-1, 0]
-    u = -xp.sort(-y, axis=-1)  # decreasing order
+    u = xp.sort(y, axis=-1, descending=True)
     css = xp.cumulative_sum(u, axis=-1) - 1.0
     k = xp.arange(1, T + 1, dtype=v.dtype, device=device_of(v))
     theta = xp.max(css / k, axis=-1, keepdims=True)
     x = y - theta
-    return xp.where(x > 0.0, x, xp.zeros_like(x)), theta + vmax
+    return xp.where(x > 0.0, x, 0.0), theta, vmax
 
 
 def _prepare(v: Any, name: str, check_finite: bool) -> tuple[Any, Any]:
