@@ -1,22 +1,24 @@
-"""Training-step time of FairMT and the baselines, as ratios to linear scalarisation measured in
-the same run.
+"""Training-step time of FairMT and the baselines, as ratios to a hand-written linear
+scalarisation step measured in the same run.
 
-CPU table: MLP encoder (input 64, two hidden layers of width d = 128), batch 512, T = 3 and
-T = 40 linear heads (detection, 3-class classification and regression in turn); one step =
-forward, method (losses, violations, aggregation, QP), backward, Adam step, dual step.
-Methods: linear scalarisation (reference), FairMT (head proxy, exact aggregation, exact
-active-set QP; with the compiled CPU kernel of the step when it is built, and again on the torch
-path), FairMT with the on-device APG QP, MGDA-UB (rep proxy) and MGDA (full proxy).
-GPU variant (only when CUDA is present): a convolutional encoder, T = 40.
+Configurations (CPU): (a) MLP encoder, input 64, two hidden layers of width 128, batch 512;
+(b) MLP encoder of width 512, batch 1024; (c) a convolutional encoder (32x32x3 inputs, batch
+256); each with T = 3 and T = 40 linear heads (detection, 3-class classification and regression
+in turn). One step = forward, method (losses, violations, aggregation, QP), backward, Adam step,
+dual step. The reference is the step a user writes by hand: the sum of the masked mean losses
+by ``torch.nn.functional`` (no fairmt_opt code). Methods: linear scalarisation through
+``make_method`` (also records ψ, Φ), FairMT (head proxy, exact aggregation, exact active-set
+QP), FairMT with the on-device APG QP, MGDA-UB (rep proxy), MGDA (full proxy; not on (c)).
+GPU (only when CUDA is present): configuration (c), T = 40.
 
-    python benchmarks/bench_torch.py [--repeats 30] [--threads 1] [--device cpu|cuda]
-                                     [--tasks 3 40] [--conv-cpu] [--check-inputs]
+    python benchmarks/bench_torch.py [--repeats 30] [--threads 1] [--configs a b c]
+                                     [--tasks 3 40] [--check-inputs]
 
 Times are medians over interleaved repeats (each method is timed in turn, so that a busy
 machine slows all of them alike) of the process's CPU time on CPU (with one intra-op thread by
 default, the CPU time is the cost of the step, whatever else the machine runs) and of
-wall-clock time after synchronisation on CUDA; ratios are to the plain linear scalarisation
-step.
+wall-clock time after synchronisation on CUDA. The fixed per-step overhead of FairMT is its
+step time minus the reference's.
 """
 
 from __future__ import annotations
@@ -28,9 +30,10 @@ import time
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from fairmt_opt.fairness import Task
-from fairmt_opt.torch import make_method, masked_task_loss
+from fairmt_opt.torch import make_method
 
 KINDS = ("detection", "classification", "regression")
 
@@ -75,6 +78,19 @@ def convnet(d: int) -> torch.nn.Module:
     )
 
 
+def plain_loss(task: Task, z: torch.Tensor, y: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+    """The masked mean loss as a user writes it with torch.nn.functional."""
+    n = m.sum().clamp(min=1)
+    if task.kind == "detection":
+        per = F.binary_cross_entropy_with_logits(z[:, 0], torch.where(m, y, 0.0),
+                                                 reduction="none")
+    elif task.kind == "classification":
+        per = F.cross_entropy(z, torch.where(m, y, 0), reduction="none")
+    else:
+        per = (z[:, 0] - torch.where(m, y, 0.0)) ** 2
+    return torch.where(m, per, 0.0).sum() / n
+
+
 class Setup:
     """One method on its own copy of the model."""
 
@@ -97,9 +113,8 @@ class Setup:
         h = self.encoder(b["x"])
         outs = [hd(h) for hd in self.heads]
         if self.plain:
-            masks = b["masks"].unbind(1)
-            loss = sum(masked_task_loss(t, z, y, m).value
-                       for t, z, y, m in zip(self.tasks, outs, b["targets"], masks))
+            loss = sum(plain_loss(t, z, y, m)
+                       for t, z, y, m in zip(self.tasks, outs, b["targets"], b["masks"].unbind(1)))
             self.opt.zero_grad(set_to_none=True)
             loss.backward()  # type: ignore[union-attr]
             self.opt.step()
@@ -116,7 +131,6 @@ METHODS: list[tuple[str, str, dict[str, Any]]] = [
     ("linear scalarisation (plain sum of masked losses)", "linear", {"plain": True}),
     ("linear scalarisation via make_method (also records psi, Phi)", "linear", {}),
     ("FairMT (head, exact agg., active-set QP)", "fairmt", {}),
-    ("FairMT as above, torch path (kernel=False)", "fairmt", {"kernel": False}),
     ("FairMT (head, exact agg., APG QP on device)", "fairmt",
      {"qp_method": "apg", "qp_max_iter": 200}),
     ("MGDA-UB (rep)", "mgda_ub", {}),
@@ -124,19 +138,29 @@ METHODS: list[tuple[str, str, dict[str, Any]]] = [
 ]
 
 
-def run(T: int, *, repeats: int, device: str, conv: bool, check_inputs: bool,
-        skip: tuple[str, ...] = ()) -> list[str]:
+CONFIGS = {
+    "a": ("(a) MLP width 128, batch 512", 128, (64,), 512),
+    "b": ("(b) MLP width 512, batch 1024", 512, (64,), 1024),
+    "c": ("(c) convolutional encoder, batch 256", 128, (3, 32, 32), 256),
+}
+
+
+def encoder_of(config: str, d: int) -> torch.nn.Module:
+    return convnet(d) if config == "c" else mlp(64, d)
+
+
+def run(T: int, config: str, *, repeats: int, device: str, check_inputs: bool
+        ) -> list[str]:
+    _, d, shape, N = CONFIGS[config]
     tasks = tasks_of(T)
-    d = 128
-    shape: tuple[int, ...] = (3, 32, 32) if conv else (64,)
-    b = batch(tasks, 512 if not conv else 256, shape, device)
+    b = batch(tasks, N, shape, device)
+    skip = ("mgda",) if config == "c" else ()
     setups = []
     for label, name, opts in METHODS:
         if name in skip:
             continue
-        enc = convnet(d) if conv else mlp(64, d)
         opts = {**opts, "check_inputs": check_inputs}
-        setups.append((label, Setup(name, opts, tasks, enc, d, device)))
+        setups.append((label, Setup(name, opts, tasks, encoder_of(config, d), d, device)))
     times: dict[str, list[float]] = {label: [] for label, _ in setups}
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     # CPU: the process's CPU time (other processes on a shared machine do not count);
@@ -156,8 +180,13 @@ def run(T: int, *, repeats: int, device: str, conv: bool, check_inputs: bool,
     rows = []
     for label, _ in setups:
         med = statistics.median(times[label])
-        rows.append(f"| {T} | {label} | {1e3 * med:.2f} | {med / ref:.2f}x |")
+        rows.append(f"| {config} | {T} | {label} | {1e3 * med:.2f} | {med / ref:.2f}x | "
+                    f"{1e3 * (med - ref):+.2f} |")
     return rows
+
+
+HEADER = ("| config | T | method | step (ms) | ratio to the reference | overhead (ms) |\n"
+          "|---|---|---|---|---|---|")
 
 
 def main() -> None:
@@ -165,36 +194,26 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=30)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--configs", nargs="+", default=["a", "b", "c"], choices=sorted(CONFIGS))
     ap.add_argument("--tasks", type=int, nargs="+", default=[3, 40])
-    ap.add_argument("--conv-cpu", action="store_true",
-                    help="also time the convolutional encoder (T = 40) on the CPU, without MGDA")
     ap.add_argument("--check-inputs", action="store_true",
                     help="also run the value checks each step (host synchronisation)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     print(f"# torch {torch.__version__}, {platform.processor() or platform.machine()}, "
-          f"{args.threads} thread(s), device {args.device}, check_inputs={args.check_inputs}")
-    from fairmt_opt.fairness import _kernel
-    print("# compiled CPU kernel of the step: "
+          f"{args.threads} thread(s), check_inputs={args.check_inputs}")
+    from fairmt_opt.qp import _kernel
+    print("# compiled active-set QP kernel: "
           + ("loaded" if _kernel.KERNEL is not None else f"NOT used ({_kernel.LOAD_ERROR})"))
-    print("| T | method | step (ms) | ratio to linear scalarisation |")
-    print("|---|---|---|---|")
-    for T in args.tasks:
-        for row in run(T, repeats=args.repeats, device="cpu", conv=False,
-                       check_inputs=args.check_inputs):
-            print(row, flush=True)
-    if args.conv_cpu:
-        print("\nCPU, convolutional encoder (32x32x3 inputs, batch 256), MGDA (full) left out:")
-        print("| T | method | step (ms) | ratio to linear scalarisation |")
-        print("|---|---|---|---|")
-        for row in run(40, repeats=args.repeats, device="cpu", conv=True,
-                       check_inputs=args.check_inputs, skip=("mgda",)):
-            print(row, flush=True)
+    print("CPU:\n" + HEADER)
+    for config in args.configs:
+        for T in args.tasks:
+            for row in run(T, config, repeats=args.repeats, device="cpu",
+                           check_inputs=args.check_inputs):
+                print(row, flush=True)
     if args.device == "cuda":
-        print("\nGPU, convolutional encoder (32x32x3 inputs, batch 256):")
-        print("| T | method | step (ms) | ratio to linear scalarisation |")
-        print("|---|---|---|---|")
-        for row in run(40, repeats=args.repeats, device="cuda", conv=True,
+        print("\nGPU:\n" + HEADER)
+        for row in run(40, "c", repeats=args.repeats, device="cuda",
                        check_inputs=args.check_inputs):
             print(row, flush=True)
 

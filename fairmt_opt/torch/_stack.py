@@ -70,6 +70,27 @@ class Layout:
             out.append(Bucket(kind, C, idx, Z, y, M))
         return out
 
+    def views(self, buckets: Sequence[Bucket], like: Sequence[torch.Tensor]
+              ) -> list[torch.Tensor]:
+        """Per task, the view of its column of the stacked ``buckets`` shaped like ``like``
+        (differentiable with respect to the stacked tensors)."""
+        out: list[torch.Tensor] = list(like)
+        for bk in buckets:
+            for j, t in enumerate(bk.idx):
+                out[t] = bk.Z[:, j].reshape(like[t].shape)
+        return out
+
+    def per_task(self, stacked: Sequence[torch.Tensor], like: Sequence[torch.Tensor],
+                 live: Sequence[bool]) -> list[torch.Tensor]:
+        """Per task, its column of the bucket tensors ``stacked`` (one per bucket, shaped like
+        the buckets' ``Z``) shaped like ``like``; zeros for the tasks not ``live``."""
+        out: list[torch.Tensor] = [torch.zeros_like(z) for z in like]
+        for (_, _, idx), G in zip(self.groups, stacked):
+            for j, t in enumerate(idx):
+                if live[t]:
+                    out[t] = G[:, j].reshape(like[t].shape).to(like[t].dtype)
+        return out
+
     def unstack(self, parts: Sequence[torch.Tensor]) -> torch.Tensor:
         """``(T,)`` in task order from one ``(k,)`` tensor per bucket."""
         cat = torch.cat(list(parts))

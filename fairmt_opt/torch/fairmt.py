@@ -21,6 +21,7 @@ class is required: :class:`FairMT` only sees the tensors (and, optionally, the h
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ from ..dual import DualAscent
 from ..fairness import Task
 from ._checks import check_batch
 from ._distributed import Reducer
+from ._stack import Bucket, cached_index
 from .constraint import FairnessConstraint
 from .losses import TaskLosses
 from .proxies import Proxy, ProxyInputs, make_proxy
@@ -408,9 +410,21 @@ class FairMT:
         dtype = h.dtype
         layout = self.constraint.layout
         buckets = layout.stack(outputs, targets, mask_list, dtype)
+        grads_needed = self.proxy.needs_logit_grads
+        fair = self.constrained
+        if grads_needed:
+            # the losses and the violations on detached copies of the stacked outputs: one
+            # autograd.grad gives every ∂L_t/∂z_t and ∂Φ/∂z_t, and the loss returned below is
+            # formed from them at the real outputs (no second pass through these graphs)
+            lbk = [dataclasses.replace(bk, Z=bk.Z.detach().requires_grad_()) for bk in buckets]
+            fbk = [dataclasses.replace(bk, Z=bk.Z.detach().requires_grad_(fair))
+                   for bk in buckets]
+        else:
+            lbk = fbk = buckets
 
         # ---- masked losses (numerators and counts summed over ranks) ------------------
-        totals, counts = self.losses.sums(layout, buckets, outputs, targets, mask_list)
+        views = layout.views(lbk, outputs) if self.losses.has_custom else outputs
+        totals, counts = self.losses.sums(layout, lbk, views, targets, mask_list)
         totals = red.sum_autograd(totals.to(dtype))
         counts = red.sum(counts.to(dtype))
         losses = totals / counts.clamp(min=1.0)
@@ -419,11 +433,10 @@ class FairMT:
         present = counts > 0
 
         # ---- violations and their aggregation -------------------------------------------
-        fair = self.constrained
         if psi is None:
             with torch.set_grad_enabled(fair and torch.is_grad_enabled()):
                 psi = self.constraint.violations(
-                    buckets, groups, reduce=red.sum_autograd if W > 1 else None,
+                    fbk, groups, reduce=red.sum_autograd if W > 1 else None,
                     scales=self.state.scales)
         elif not isinstance(psi, torch.Tensor) or psi.shape != (T,):
             raise ValueError(f"psi must be a tensor of shape ({T},), got "
@@ -442,16 +455,17 @@ class FairMT:
         pf = present.to(dtype)
         tp = pf.sum()
         data = qp_res = cert = None
-        live = [t for t in range(T) if outputs[t].requires_grad]
-        if not self.proxy.needs_logit_grads:
+        if not grads_needed:
             alpha = pf / tp.clamp(min=1.0)
             alpha_tilde = alpha * tp if self.alpha_scale == "num_tasks" else alpha
             loss = (alpha_tilde.detach() * losses).sum()
             if fair:
                 loss = loss + eta * phi
         else:
-            deltas = self._logit_grads(losses.sum(), outputs, live, retain=True)
-            dphi = self._logit_grads(phi, outputs, live, retain=False) if fair else None
+            gl, gf = self._logit_grads(losses, phi if fair else None, lbk, fbk)
+            live = [z.requires_grad for z in outputs]
+            deltas = layout.per_task(gl, outputs, live)
+            dphi = layout.per_task(gf, outputs, live) if fair else None
             data = self.proxy.qp_data(ProxyInputs(
                 h, outputs, heads, deltas, dphi, eta, losses.detach(), red, self.check_inputs))
             assert data is not None
@@ -459,12 +473,16 @@ class FairMT:
                                                 check=self.check_inputs)
             alpha_tilde = alpha * tp if self.alpha_scale == "num_tasks" else alpha
             lag = (alpha_tilde * losses.detach()).sum() + (eta * phi.detach() if fair else 0.0)
+            # Σ_t <α̃_t ∂L_t/∂z_t + η ∂Φ/∂z_t, z_t>, one product per kind of task
             surrogate: Any = None
-            for t in live:
-                g = alpha_tilde[t] * deltas[t]
-                if dphi is not None:
-                    g = g + eta * dphi[t]
-                term = (g.detach().to(outputs[t].dtype) * outputs[t]).sum()
+            for j, bk in enumerate(buckets):
+                if not bk.Z.requires_grad:
+                    continue
+                a = alpha_tilde[cached_index(bk.idx, str(h.device))]
+                g = gl[j] * (a[:, None] if bk.kind == "classification" else a)
+                if fair:
+                    g = g + eta * gf[j]
+                term = (g.detach() * bk.Z).sum()
                 surrogate = term if surrogate is None else surrogate + term
             loss = lag.detach() if surrogate is None else surrogate + (lag - surrogate).detach()
         self.state.num_steps += 1
@@ -494,18 +512,20 @@ class FairMT:
         return torch.tensor(float(eta), dtype=like.dtype, device=like.device)
 
     @staticmethod
-    def _logit_grads(scalar: torch.Tensor, outputs: Sequence[torch.Tensor], live: list[int],
-                     *, retain: bool) -> list[torch.Tensor]:
-        """:math:`\\partial s/\\partial z_t` for every task by one ``autograd.grad`` (zeros
-        for outputs outside the graph)."""
-        grads = [torch.zeros_like(z) for z in outputs]
-        if live and scalar.requires_grad:
-            gs = torch.autograd.grad(scalar, [outputs[t] for t in live], retain_graph=retain,
-                                     allow_unused=True)
-            for t, g in zip(live, gs):
-                if g is not None:
-                    grads[t] = g
-        return grads
+    def _logit_grads(losses: torch.Tensor, phi: torch.Tensor | None, lbk: Sequence[Bucket],
+                     fbk: Sequence[Bucket]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """∂(Σ_t L_t)/∂Z and ∂Φ/∂Z of every stacked bucket, by one ``autograd.grad`` over the
+        two sets of detached outputs (each L_t depends on its own outputs only)."""
+        k = len(lbk)
+        leaves = [bk.Z for bk in lbk] + ([bk.Z for bk in fbk] if phi is not None else [])
+        total = losses.sum() if phi is None else losses.sum() + phi
+        if not total.requires_grad:
+            zeros = [torch.zeros_like(bk.Z) for bk in lbk]
+            return zeros, [torch.zeros_like(z) for z in zeros]
+        gs = torch.autograd.grad(total, leaves, allow_unused=True, materialize_grads=True)
+        gl = list(gs[:k])
+        gf = list(gs[k:]) if phi is not None else [torch.zeros_like(g) for g in gl]
+        return gl, gf
 
     def _raise_nonfinite(self, values: torch.Tensor, what: str) -> None:
         bad = [t.name for t, v in zip(self.tasks, values.tolist()) if not math.isfinite(v)]

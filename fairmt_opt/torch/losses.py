@@ -87,6 +87,11 @@ class TaskLosses:
                 raise ValueError(f"task {n!r}: the custom loss must be callable, got {fn!r}")
         self.custom = tuple(fns)
 
+    @property
+    def has_custom(self) -> bool:
+        """Whether some task has a custom loss."""
+        return any(fn is not None for fn in self.custom)
+
     def sums(self, layout: Layout, buckets: Sequence[Bucket], outputs: Sequence[torch.Tensor],
              targets: Sequence[torch.Tensor], masks: Sequence[torch.Tensor]
              ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -100,7 +105,7 @@ class TaskLosses:
             tots.append(tot)
             cnts.append(cnt)
         totals, counts = layout.unstack(tots), layout.unstack(cnts)
-        if any(fn is not None for fn in self.custom):
+        if self.has_custom:
             parts = list(totals.unbind(0))
             for t, fn in enumerate(self.custom):
                 if fn is not None:
