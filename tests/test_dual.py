@@ -4,6 +4,8 @@ small primal-dual loop to the KKT point of a convex problem (checked by certify_
 
 from __future__ import annotations
 
+import math
+import sys
 from typing import Any
 
 import numpy as np
@@ -194,3 +196,76 @@ def test_primal_dual_loop_reaches_kkt_point() -> None:
     start = certify_primal_dual(np.array([[-4.0]]), np.array([1.0]), np.array([1.0]), 0.0, 0.0,
                                 1.0)
     assert not start.ok and start.stationarity == 4.0
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "match"),
+    [
+        ("steps", "abc", r"state\['steps'\]: steps must be an integer"),
+        ("steps", -1, r"state\['steps'\]: steps must be >= 0"),
+        ("steps", 2.5, r"state\['steps'\]: steps must be an integer"),
+        ("rho", "x", r"state\['rho'\]: rho must be a real number"),
+        ("eps", float("nan"), r"state\['eps'\]: eps must be finite"),
+        ("eta", -1.0, r"state\['eta'\]: eta must be >= 0"),
+        ("eta", 5.0, r"state\['eta'\]: eta must be <= eta_max"),
+        ("eta", "0.1", r"state\['eta'\]: eta must be a real number"),
+        ("eta_max", 0.0, r"state\['eta_max'\]: eta_max must be > 0"),
+        ("mode", 3, r"state\['mode'\]: mode must be one of"),
+        ("beta", 1.5, r"state\['beta'\]: beta must be in \[0, 1\)"),
+        ("phi_mean", "m", r"state\['phi_mean'\]: phi_mean must be a real number"),
+        ("phi_mean", float("inf"), r"state\['phi_mean'\]: phi_mean must be finite"),
+    ],
+)
+def test_load_state_dict_validates_every_field(key: str, value: Any, match: str) -> None:
+    dual = DualAscent(0.5, 0.1, eta=0.5, eta_max=2.0, mode="running_mean")
+    dual.step(0.3)
+    before = dual.state_dict()
+    state = dict(before)
+    state[key] = value
+    fresh = DualAscent(1.0, 0.0)
+    with pytest.raises(ValueError, match=match):
+        fresh.load_state_dict(state)
+    assert fresh.state_dict() == DualAscent(1.0, 0.0).state_dict()  # nothing changed
+
+
+def test_load_state_dict_rejects_unknown_keys_tensors_and_non_mappings() -> None:
+    dual = DualAscent(1.0, 0.0)
+    with pytest.raises(ValueError, match="unknown keys"):
+        dual.load_state_dict({**dual.state_dict(), "extra": 1})
+    with pytest.raises(ValueError, match="state must be a mapping"):
+        dual.load_state_dict([1, 2])  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"state\['eta'\]: eta must be a 0-d floating"):
+        dual.load_state_dict({**dual.state_dict(), "eta": torch.ones(2)})
+    state = {**dual.state_dict(), "steps": np.int64(7), "rho": np.float32(0.5)}
+    dual.load_state_dict(state)
+    assert dual.steps == 7 and type(dual.steps) is int and dual.rho == 0.5
+
+
+@pytest.mark.parametrize("as_tensor", [False, True])
+def test_eta_stays_finite_for_huge_phi(as_tensor: bool) -> None:
+    """eta is clipped at the largest finite float of its dtype (inf with eta_max = inf)."""
+    dual = DualAscent(1.0, 0.0)
+    phi: Any = torch.tensor(3e38) if as_tensor else 1e308
+    for _ in range(3):
+        eta = dual.step(phi)
+    top = float(torch.finfo(torch.float32).max) if as_tensor else sys.float_info.max
+    assert float(eta) == top and math.isfinite(float(eta))
+    dual.step(-phi)
+    assert float(dual.step(-phi)) == 0.0  # and comes back down
+    clipped = DualAscent(1.0, 0.0, eta_max=10.0)
+    clipped.step(1e308)
+    assert clipped.eta == 10.0
+
+
+def test_numpy_scalars_accepted_strings_and_booleans_rejected() -> None:
+    dual = DualAscent(np.float32(0.5), np.float64(0.1), eta=np.float16(0.25),
+                      eta_max=np.float32(4.0), beta=np.float32(0.5))
+    assert dual.rho == 0.5 and dual.eta_max == 4.0
+    assert dual.step(np.float32(0.6)) == pytest.approx(0.5)
+    for kwargs, match in [({"rho": "1"}, "rho must be a real number"),
+                          ({"rho": True}, "rho must be a real number"),
+                          ({"eta_max": "inf"}, "eta_max must be a real number"),
+                          ({"eps": np.array([0.1])}, "eps must be a real number")]:
+        args = {"rho": 1.0, "eps": 0.0, **kwargs}
+        with pytest.raises(ValueError, match=match):
+            DualAscent(args.pop("rho"), args.pop("eps"), **args)

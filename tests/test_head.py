@@ -169,3 +169,32 @@ def test_torch_no_host_sync(device: str) -> None:
     np.testing.assert_allclose(K.cpu().numpy(), qp.K.cpu().numpy(), rtol=1e-5, atol=1e-5)
     with pytest.raises(HostSync), forbid_host_sync():
         head_gram(A, u)
+
+
+@pytest.mark.parametrize("scale", [1e200, 1e-200])
+def test_out_of_range_scales_raise_clearly(scale: float) -> None:
+    A = np.array([[1.0, 0.0], [1.0, 1.0]])
+    u = np.array([2.0, -1.0])
+    kind = "overflows" if scale > 1 else "underflows"
+    with pytest.raises(ValueError, match=f"K computed from A and u {kind} the range of float64"):
+        head_gram(A * scale, u * scale)
+    with pytest.raises(ValueError, match=f"K computed from R {kind} the range of float64"):
+        head_aware_qp(A * scale, np.ones(2), 0.5)
+    t = torch.tensor(A, dtype=torch.float32) * 1e19
+    with pytest.raises(ValueError, match=r"overflows the range of torch\.float32"):
+        head_gram(t, torch.tensor(u, dtype=torch.float32))
+
+
+@pytest.mark.parametrize("scale", [1e150, 1e-150, 2.0**500, 2.0**-500])
+def test_extreme_but_representable_scales_are_exact(scale: float) -> None:
+    """K = R R^T in range is computed without spurious overflow or underflow; powers of two
+    give the plain product's bits scaled exactly."""
+    A = np.array([[1.0, 0.0, 0.5], [1.0, 1.0, -0.25]])
+    u = np.array([2.0, -1.0])
+    K = head_gram(A * scale, u)
+    np.testing.assert_allclose(K / scale**2, head_gram(A, u), rtol=1e-15)
+    qp = head_aware_qp(A * scale, np.array([1.0, -1.0, 2.0]), np.float32(0.5))
+    np.testing.assert_allclose(qp.b / scale, head_aware_qp(A, np.array([1.0, -1.0, 2.0]),
+                                                           0.5).b, rtol=1e-15)
+    with pytest.raises(ValueError, match="b = eta R r_phi overflows"):
+        head_aware_qp(A * 1e100, np.array([1e300, 1.0, 1.0]), 1e10)
