@@ -27,14 +27,16 @@ def through_heads(h: torch.Tensor, outputs: Sequence[torch.Tensor],
     over samples (``(T, d)``) or per sample (``(T, N, d)``, for MGDA-UB)."""
     T, (N, d) = len(outputs), h.shape
     out = torch.zeros((T, d) if not per_sample else (T, N, d), dtype=h.dtype, device=h.device)
-    lin = [t for t in range(T) if heads is not None and isinstance(heads[t], nn.Linear)
-           and heads[t].in_features == d]  # type: ignore[union-attr]
+    linear: dict[int, nn.Linear] = {}
+    for t, hd in enumerate(heads or []):
+        if isinstance(hd, nn.Linear) and hd.in_features == d:
+            linear[t] = hd
+    lin = list(linear)
     if lin:
-        assert heads is not None
-        D = torch.cat([grads[t].reshape(N, heads[t].out_features)  # type: ignore[union-attr]
-                       for t in lin], 1).to(h.dtype)  # (N, ΣC)
-        A = torch.cat([heads[t].weight for t in lin], 0).detach().to(h.dtype)  # type: ignore[union-attr]
-        sizes = [int(heads[t].weight.shape[0]) for t in lin]  # type: ignore[union-attr]
+        D = torch.cat([grads[t].reshape(N, linear[t].out_features) for t in lin],
+                      1).to(h.dtype)  # (N, ΣC)
+        A = torch.cat([linear[t].weight for t in lin], 0).detach().to(h.dtype)  # (ΣC, d)
+        sizes = [linear[t].out_features for t in lin]
         dev = str(h.device)
         seg = cached_index(tuple(i for i, c in enumerate(sizes) for _ in range(c)), dev)
         pos = cached_index(tuple(lin), dev)
