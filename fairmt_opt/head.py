@@ -25,6 +25,22 @@ def _float(xp: Any, x: Array) -> Array:
     return x if xp.isdtype(x.dtype, "real floating") else xp.astype(x, xp.float64)
 
 
+def _matrix_and_vector(
+    M: Array, m_name: str, v: Array, v_name: str, axis: int, check_finite: bool
+) -> tuple[Any, Array, Array]:
+    """Validate a 2-D ``M`` and a 1-D ``v`` of length ``M.shape[axis]`` on one device; return
+    the namespace and both in ``M``'s floating dtype."""
+    M = check_array(M, m_name, ndim=2, finite=check_finite)
+    v = check_array(v, v_name, ndim=1, finite=check_finite)
+    check_same_device((m_name, M), (v_name, v))
+    if v.shape[0] != M.shape[axis]:
+        raise ValueError(f"{v_name} must have length {m_name}.shape[{axis}] = "
+                         f"{M.shape[axis]}, got {v.shape[0]}")
+    xp = namespace(M, v)
+    M = _float(xp, M)
+    return xp, M, xp.astype(_float(xp, v), M.dtype)
+
+
 def _pow2_scale(xp: Any, X: Array) -> Array:
     r"""A power of two close to :math:`\max|X|` (0-d, 1 for a zero ``X``): dividing by it is
     exact, so products of the scaled entries neither overflow nor underflow."""
@@ -108,16 +124,7 @@ def head_gram(A: Array, u: Array, *, check_finite: bool = True) -> Array:
     array([[ 4., -2.],
            [-2.,  2.]])
     """
-    A = check_array(A, "A", ndim=2, finite=check_finite)
-    u = check_array(u, "u", ndim=1, finite=check_finite)
-    check_same_device(("A", A), ("u", u))
-    if u.shape[0] != A.shape[0]:
-        raise ValueError(
-            f"u must have one entry per row of A ({A.shape[0]}), got length {u.shape[0]}"
-        )
-    xp = namespace(A, u)
-    A = _float(xp, A)
-    u = xp.astype(_float(xp, u), A.dtype)
+    xp, A, u = _matrix_and_vector(A, "A", u, "u", 0, check_finite)
     with np.errstate(over="ignore"):
         K, _ = _gram(xp, u[:, None] * A)
     if check_finite:  # R itself out of range makes K so too: judged on the exact zeros
@@ -187,16 +194,7 @@ def head_aware_qp(
     >>> qp.b
     array([0.5, 1. ])
     """
-    R = check_array(R, "R", ndim=2, finite=check_finite)
-    r_phi = check_array(r_phi, "r_phi", ndim=1, finite=check_finite)
-    check_same_device(("R", R), ("r_phi", r_phi))
-    if r_phi.shape[0] != R.shape[1]:
-        raise ValueError(
-            f"r_phi must have length d = R.shape[1] = {R.shape[1]}, got {r_phi.shape[0]}"
-        )
-    xp = namespace(R, r_phi)
-    R = _float(xp, R)
-    r_phi = xp.astype(_float(xp, r_phi), R.dtype)
+    xp, R, r_phi = _matrix_and_vector(R, "R", r_phi, "r_phi", 1, check_finite)
     if hasattr(eta, "shape") and hasattr(eta, "dtype"):
         if tuple(eta.shape) != ():
             raise ValueError(f"eta must be a scalar (0-d), got shape {tuple(eta.shape)}")

@@ -124,11 +124,11 @@ def test_integer_inputs_and_fields() -> None:
     ("func", "args", "match"),
     [
         (head_gram, (np.ones(3), np.ones(3)), "A must be 2-dimensional"),
-        (head_gram, (np.ones((3, 2)), np.ones(2)), "u must have one entry per row of A"),
+        (head_gram, (np.ones((3, 2)), np.ones(2)), r"u must have length A\.shape\[0\] = 3, got 2"),
         (head_gram, (np.ones((3, 2)), np.ones((3, 1))), "u must be 1-dimensional"),
         (head_gram, (np.full((2, 2), np.nan), np.ones(2)), "A contains NaN"),
         (head_gram, (np.ones((2, 2)), np.array([1.0, np.inf])), "u contains inf"),
-        (head_aware_qp, (np.ones((3, 2)), np.ones(3), 1.0), "r_phi must have length d"),
+        (head_aware_qp, (np.ones((3, 2)), np.ones(3), 1.0), r"r_phi must have length R\.shape"),
         (head_aware_qp, (np.ones((3, 2)), np.ones(2), -1.0), "eta must be >= 0"),
         (head_aware_qp, (np.ones((3, 2)), np.ones(2), float("nan")), "eta must be finite"),
         (head_aware_qp, (np.ones((3, 2)), np.ones(2), np.ones(2)), "eta must be a scalar"),
