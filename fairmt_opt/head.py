@@ -69,15 +69,11 @@ def _check_range(xp: Any, K: Array, nonzero: Array, names: str) -> None:
             "by the same positive factor)")
     if not bool(xp.all(xp.isfinite(K))):
         raise ValueError(f"K computed from {names} overflows the range of {K.dtype}{hint}")
-    tiny = float(np.finfo(_np_dtype(K.dtype)).tiny)
+    tiny = float(xp.finfo(K.dtype).smallest_normal)
     d = xp.max(xp.abs(K))
     if bool(d < tiny) and bool(xp.any(nonzero)):
         raise ValueError(f"K computed from {names} underflows the range of {K.dtype} "
                          f"(largest |K_st| = {float(d):.3g}){hint}")
-
-
-def _np_dtype(dtype: Any) -> Any:
-    return np.dtype(str(dtype).rsplit(".", 1)[-1])
 
 
 def head_gram(A: Array, u: Array, *, check_finite: bool = True) -> Array:
