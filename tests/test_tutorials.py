@@ -1,6 +1,6 @@
-"""Execute the Python code blocks of every tutorial (docs/tutorials/*.md) and of the comparison
-page (docs/comparison.md, whose measurements are printed by the run) and of the quickstart,
-page by page.
+"""Execute the Python code blocks of every tutorial (docs/tutorials/*.md), of the comparison
+page (docs/comparison.md, whose measurements are printed by the run), of the quickstart and of
+the architecture page (its example proxy), page by page.
 
 The blocks of one page run in order in one namespace, as a reader would run them. A page whose
 blocks need a missing optional package is skipped with the reason, never passed silently.
@@ -14,7 +14,8 @@ import re
 import pytest
 
 DOCS = pathlib.Path(__file__).resolve().parents[1] / "docs"
-PAGES = [*sorted((DOCS / "tutorials").glob("*.md")), DOCS / "comparison.md", DOCS / "quickstart.md"]
+PAGES = [*sorted((DOCS / "tutorials").glob("*.md")), DOCS / "comparison.md", DOCS / "quickstart.md",
+         DOCS / "architecture.md"]
 OPTIONAL = {"cvxpy", "torch", "fairlearn", "pandas", "matplotlib"}
 FENCE = re.compile(r"^```python[^\n]*\n(.*?)^```", re.S | re.M)
 
@@ -61,9 +62,11 @@ def test_api_reference_rewrites_rst_math_and_roles() -> None:
     assert ":math:" not in out and ".. math::" not in out and out.endswith("More text.")
 
 
-PUBLIC = ["fairmt_opt", "fairmt_opt.reference", "fairmt_opt.fairness", "fairmt_opt.torch",
-          "fairmt_opt.datasets", "fairmt_opt.studies", "fairmt_opt.testing.strategies",
-          "fairmt_opt.testing.qp_strategies", "fairmt_opt.testing.fairness_strategies"]
+PUBLIC = ["fairmt_opt", "fairmt_opt.simplex", "fairmt_opt.qp", "fairmt_opt.certificates",
+          "fairmt_opt.reference", "fairmt_opt.fairness", "fairmt_opt.torch",
+          "fairmt_opt.torch.proxies", "fairmt_opt.datasets", "fairmt_opt.studies",
+          "fairmt_opt.testing.strategies", "fairmt_opt.testing.qp_strategies",
+          "fairmt_opt.testing.fairness_strategies"]
 
 
 def test_api_reference_documents_every_public_name(tmp_path: pathlib.Path) -> None:
@@ -89,3 +92,49 @@ def test_api_reference_documents_every_public_name(tmp_path: pathlib.Path) -> No
             continue
         missing += [f"{name}.{n}" for n in getattr(mod, "__all__", []) if f"{name}.{n}" not in ids]
     assert not missing, f"public names without an API entry: {missing}"
+
+
+
+CALL = re.compile(r"\b(FairMT|make_method|FairnessConstraint|TaskLosses|QPSolver|DualAscent)\(")
+
+
+def call_keywords(text: str) -> list[tuple[str, str]]:
+    """``(function, keyword)`` for every keyword argument of the calls of :data:`CALL` in
+    ``text`` (arguments of nested calls belong to those calls)."""
+    found = []
+    for m in CALL.finditer(text):
+        depth, top, pos = 1, [], m.end()
+        while pos < len(text) and depth:
+            ch = text[pos]
+            depth += ch in "([{"
+            depth -= ch in ")]}"
+            if depth == 1 and ch not in ")]}":
+                top.append(ch)
+            pos += 1
+        args = "".join(top)
+        found += [(m.group(1), kw) for kw in re.findall(r"(?:^|,)\s*(\w+)\s*=(?!=)", args)]
+    return found
+
+
+def test_documented_keywords_exist() -> None:
+    """Every ``FairMT(name=...)``, ``make_method(name=...)`` (and the other parts) written in the
+    documentation or the README names a parameter that exists (or a key of ``OPTIONS``)."""
+    import inspect
+
+    pytest.importorskip("torch")
+    import fairmt_opt
+    import fairmt_opt.torch as ft
+
+    accepted = {
+        "make_method": set(ft.OPTIONS),
+        **{name: set(inspect.signature(getattr(ft, name)).parameters)
+           for name in ("FairMT", "FairnessConstraint", "TaskLosses", "QPSolver")},
+        "DualAscent": set(inspect.signature(fairmt_opt.DualAscent).parameters),
+    }
+    assert ("FairMT", "dual") in call_keywords("FairMT(t, 2, c=F(a, mu=1), dual=D(eta=0))")
+    assert ("FairMT", "mu") not in call_keywords("FairMT(t, 2, c=F(a, mu=1), dual=D(eta=0))")
+    pages = [*sorted(DOCS.rglob("*.md")), DOCS.parent / "README.md"]
+    wrong = sorted({f"{page.name}: {fn}({kw}=...)" for page in pages
+                    for fn, kw in call_keywords(page.read_text(encoding="utf-8"))
+                    if kw not in accepted[fn]})
+    assert not wrong, f"documented keywords that do not exist: {wrong}"
