@@ -80,6 +80,18 @@ class Layout:
                 out[t] = bk.Z[:, j].reshape(like[t].shape)
         return out
 
+    def stack_grads(self, buckets: Sequence[Bucket], grads: dict[int, torch.Tensor]
+                    ) -> list[torch.Tensor]:
+        """Per-task tensors (``grads[t]``, absent: zeros) stacked like the buckets' ``Z``."""
+        out = []
+        for bk in buckets:
+            N = bk.Z.shape[0]
+            cols = [grads[t].reshape(bk.Z.shape[0], -1).to(bk.Z.dtype) if t in grads
+                    else bk.Z.new_zeros(N, bk.C) for t in bk.idx]
+            G = torch.stack(cols, 1)  # (N, k, C)
+            out.append(G if bk.kind == "classification" else G[..., 0])
+        return out
+
     def per_task(self, stacked: Sequence[torch.Tensor], like: Sequence[torch.Tensor],
                  live: Sequence[bool]) -> list[torch.Tensor]:
         """Per task, its column of the bucket tensors ``stacked`` (one per bucket, shaped like

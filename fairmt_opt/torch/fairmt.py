@@ -433,6 +433,7 @@ class FairMT:
         present = counts > 0
 
         # ---- violations and their aggregation -------------------------------------------
+        self._custom_psi = psi is not None
         if psi is None:
             with torch.set_grad_enabled(fair and torch.is_grad_enabled()):
                 psi = self.constraint.violations(
@@ -462,8 +463,14 @@ class FairMT:
             if fair:
                 loss = loss + eta * phi
         else:
-            gl, gf = self._logit_grads(losses, phi if fair else None, lbk, fbk)
             live = [z.requires_grad for z in outputs]
+            own = fair and self._custom_psi
+            gl, gf = self._logit_grads(losses, phi if fair and not own else None, lbk, fbk)
+            if own:  # a ψ of the caller's is built from the real outputs: Φ's gradients there
+                idx = [t for t in range(T) if live[t]]
+                gs = torch.autograd.grad(phi, [outputs[t] for t in idx], retain_graph=True,
+                                         allow_unused=True, materialize_grads=True)
+                gf = layout.stack_grads(buckets, dict(zip(idx, gs)))
             deltas = layout.per_task(gl, outputs, live)
             dphi = layout.per_task(gf, outputs, live) if fair else None
             data = self.proxy.qp_data(ProxyInputs(

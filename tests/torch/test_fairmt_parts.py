@@ -272,3 +272,34 @@ def test_parts_repr_and_config() -> None:
     assert cfg["proxy"] == "head" and cfg["qp_method"] == "frank_wolfe"
     assert cfg["tasks"] == [["d0", "detection", 1], ["c3", "classification", 3]]
     assert math.isfinite(cfg["mu"])
+
+
+@pytest.mark.parametrize("proxy", ["head", "rep", "none"])
+def test_a_custom_psi_keeps_its_gradient(proxy: str) -> None:
+    """ψ of the caller's (built from the real outputs): the loss carries η ∂Φ/∂z and the head
+    proxy's fairness direction is that of this Φ."""
+    tasks = MIXED[:3]
+    model = MTModel(tasks, 3, 5, dtype=torch.float64)
+    b = make_batch(tasks, 40, 3, dtype=torch.float64)
+    fm = make_method("fairmt", tasks, 2, eta=0.9, proxy=proxy)
+
+    def my_psi(outs: list) -> torch.Tensor:
+        return torch.stack([(z.reshape(len(z), -1)[:, 0] * (b["groups"] * 2 - 1)).mean() ** 2
+                            for z in outs])
+
+    h, outs = _outputs(model, b)
+    step = fm.compute(h, outs, b["targets"], b["masks"], b["groups"],
+                      heads=list(model.heads), psi=my_psi(outs))
+    params = list(model.parameters())
+    got = torch.autograd.grad(step.loss, params, materialize_grads=True)
+    _, outs2 = _outputs(model, b)
+    losses = torch.stack([masked_loss(t, z, y, m).value for t, z, y, m in
+                          zip(tasks, outs2, b["targets"], b["masks"].unbind(1))])
+    phi = fm.constraint.aggregate(my_psi(outs2), b["masks"].any(0)).phi
+    want = torch.autograd.grad((step.record.alpha_tilde * losses).sum() + 0.9 * phi, params,
+                               materialize_grads=True)
+    for x, y in zip(got, want):
+        torch.testing.assert_close(x, y, rtol=1e-9, atol=1e-12)
+    if proxy == "head":
+        assert step.record.fairness_direction is not None
+        assert float(step.record.fairness_direction.abs().max()) > 0

@@ -4,7 +4,7 @@ gradient normalisation of SPEC §6 (as MGDA-UB)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import torch
@@ -27,7 +27,8 @@ class ProxyInputs:
     modules (or ``None``), ``deltas[t]`` :math:`\partial L_t/\partial z_t` and ``dphi[t]``
     :math:`\partial\Phi/\partial z_t` (``None`` when unconstrained) from autograd, ``eta``
     the 0-d dual variable, ``losses`` the ``(T,)`` detached task losses, ``reducer`` the sums
-    over ranks and ``check`` whether to check values."""
+    over ranks (default: a single process) and ``check`` whether to check values (default
+    yes)."""
 
     h: torch.Tensor
     outputs: Sequence[torch.Tensor]
@@ -36,8 +37,8 @@ class ProxyInputs:
     dphi: Sequence[torch.Tensor] | None
     eta: torch.Tensor
     losses: torch.Tensor
-    reducer: Reducer
-    check: bool
+    reducer: Reducer = field(default_factory=lambda: Reducer(False))
+    check: bool = True
 
 
 @dataclass(frozen=True)
