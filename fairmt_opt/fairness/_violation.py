@@ -12,8 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import numpy as np
+
 from .._utils.array import Array, is_torch, namespace
-from .._utils.validation import check_positive
+from .._utils.validation import check_positive, check_real
 from ._stats import SoftStats, _Sums, soft_stats
 from ._tasks import Task
 
@@ -223,10 +225,23 @@ class RunningScale:
         return {"momentum": self.momentum, "eps": self.eps, "ema": self._ema, "steps": self.steps}
 
     def load_state_dict(self, state: Mapping[str, float]) -> None:
-        self.momentum = float(state["momentum"])
-        self.eps = float(state["eps"])
-        self._ema = float(state["ema"])
-        self.steps = int(state["steps"])
+        """Restore :meth:`state_dict`; every field is checked before anything changes
+        (``ValueError`` naming the key)."""
+        if not isinstance(state, Mapping):
+            raise ValueError(f"RunningScale state must be a dict, got {type(state).__name__}")
+        missing = sorted({"momentum", "eps", "ema", "steps"} - set(state))
+        if missing:
+            raise ValueError(f"RunningScale state is missing keys {missing}")
+        m = check_real(state["momentum"], "momentum")
+        if not 0.0 <= m < 1.0:
+            raise ValueError(f"RunningScale state: 'momentum' must lie in [0, 1), got {m}")
+        eps = check_positive(state["eps"], "eps")
+        ema = check_positive(state["ema"], "ema", allow_zero=True)
+        steps = state["steps"]
+        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
+            raise ValueError(f"RunningScale state: 'steps' must be an integer >= 0, "
+                             f"got {steps!r}")
+        self.momentum, self.eps, self._ema, self.steps = m, eps, ema, int(steps)
 
     def __repr__(self) -> str:
         return f"RunningScale(momentum={self.momentum}, eps={self.eps}, value={self.value:.6g})"

@@ -502,3 +502,19 @@ def test_lift_only_regression_scores(G, seed, score):
     P = torch.where(n > 0, -err / torch.where(n > 0, n, 1), -torch.inf)
     best = P == P.max()
     assert (grad[best] == 0).all() and (grad >= 0).all()
+
+
+@pytest.mark.parametrize(("bad", "key"), [
+    ({"steps": "abc"}, "steps"), ({"steps": -1}, "steps"), ({"momentum": 1.0}, "momentum"),
+    ({"eps": 0.0}, "eps"), ({"ema": float("nan")}, "ema"), ({"ema": None}, "ema")])
+def test_running_scale_state_is_validated_before_loading(bad: dict, key: str) -> None:
+    rs = RunningScale(momentum=0.5)
+    rs.update_(3.0)
+    good = rs.state_dict()
+    target = RunningScale()
+    before = target.state_dict()
+    with pytest.raises(ValueError, match=key):
+        target.load_state_dict({**good, **bad})
+    assert target.state_dict() == before  # nothing half-loaded
+    target.load_state_dict(good)
+    assert target.state_dict() == good
