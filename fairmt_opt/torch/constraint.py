@@ -160,9 +160,12 @@ class FairnessConstraint:
         of the outputs). ``reduce`` sums the statistics over ranks (differentiably) before
         the violations are formed; ``scales`` are the running scales (updated here)."""
         parts = []
+        gms: dict[torch.dtype, torch.Tensor] = {}  # the group matrix, once per step and dtype
         for bk in buckets:
             xp = namespace(bk.Z)
-            Gm = group_matrix(xp, groups, self.num_groups, bk.Z.dtype)
+            Gm = gms.get(bk.Z.dtype)
+            if Gm is None:
+                Gm = gms[bk.Z.dtype] = group_matrix(xp, groups, self.num_groups, bk.Z.dtype)
             if bk.kind == "regression":
                 sums = regression_sums(xp, bk.Z, bk.y, bk.M, Gm)
             else:
