@@ -27,6 +27,7 @@ All inputs are float64 NumPy arrays already scaled to ``max(|K|, |b|) <= 1``.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from scipy.linalg import lapack
@@ -34,7 +35,7 @@ from scipy.linalg import lapack
 __all__ = ["active_set_qp", "block_pivot", "closed_form_t2", "solve_active_set"]
 
 _SING = 1e-9       # curvature (relative to max|K|) treated as zero when adding an index
-_REFRESH = 60      # rebuild the inverse from scratch after this many updates
+_REFRESH = 60      # rebuild the inverse from scratch after max(_REFRESH, |F|) updates
 _STAT_TOL = 1e-12  # stationarity residual on F that triggers a rebuild before stopping
 
 
@@ -118,6 +119,7 @@ def active_set_qp(
     support: np.ndarray | None = None,
     x0: np.ndarray | None = None,
     trace: list[tuple[int, ...]] | None = None,
+    state: dict[str, Any] | None = None,
 ) -> tuple[np.ndarray, int, int, str]:
     """Run the primal active-set method.
 
@@ -127,11 +129,21 @@ def active_set_qp(
     most negative bound multiplier per unit ``K``-length of its edge ``e_j - x`` (steepest
     edge: ``mu_j^2 / (K_jj - 2 (Kx)_j + x'Kx)`` largest, O(1) per index from the gradient).
     ``trace``, if given, receives every working set (sorted indices) the method visits.
+    ``state`` (the proximal subproblems, which share ``K``) carries the working set, its
+    inverse and the update count from one call to the next: when it holds them, the method
+    starts there (``x0`` is then supported on that working set) instead of rebuilding the
+    inverse; on return it holds the final ones (emptied when the working set became
+    numerically singular).
     """
     T = K.shape[0]
     x = np.zeros(T)
     N = None
-    if support is not None and support.size > 0:
+    updates = 0
+    if state:
+        F, N, updates = state["F"], state["N"], state["updates"]
+        assert x0 is not None
+        x[F] = x0[F]
+    elif support is not None and support.size > 0:
         F = support.astype(np.intp, copy=True)
         N = _kkt_inverse(K, F)
         if N is not None:
@@ -147,9 +159,23 @@ def active_set_qp(
         x[i0] = 1.0
     if trace is not None:
         _record(trace, F)
+    x, nit, status, msg, F, N, updates = _primal(K, b, x, F, N, updates, tol=tol,
+                                                  max_iter=max_iter, trace=trace)
+    if state is not None:
+        state.clear()
+        if not msg.startswith("stopped"):
+            state.update(F=F, N=N, updates=updates)
+    return x, nit, status, msg
 
+
+def _primal(
+    K: np.ndarray, b: np.ndarray, x: np.ndarray, F: np.ndarray, N: np.ndarray, updates: int,
+    *, tol: float, max_iter: int, trace: list[tuple[int, ...]] | None,
+) -> tuple[np.ndarray, int, int, str, np.ndarray, np.ndarray, int]:
+    """The iterations of :func:`active_set_qp` from the feasible ``x`` supported on the working
+    set ``F`` with inverse ``N``; returns ``(x, nit, status, message, F, N, updates)``."""
+    T = K.shape[0]
     nit = 0
-    updates = 0
     banned: list[int] = []  # indices whose addition stalled at a zero step (round-off)
     last_added = -1
     restarts = 0
@@ -164,7 +190,7 @@ def active_set_qp(
             rhs[1 : k + 1] = nb[F]
             z = N @ rhs[: k + 1]
             if not math.isfinite(float(z.sum())):  # round-off broke the inverse
-                return x, nit, 1, "stopped: working set numerically singular"
+                return x, nit, 1, "stopped: working set numerically singular", F, N, updates
             xF_new = z[1:]
             if xF_new.min() >= 0.0:
                 x[F] = xF_new
@@ -173,7 +199,7 @@ def active_set_qp(
             p = xF_new - xF
             neg = np.flatnonzero(p < 0.0)
             if neg.size == 0:  # round-off broke the inverse
-                return x, nit, 1, "stopped: working set numerically singular"
+                return x, nit, 1, "stopped: working set numerically singular", F, N, updates
             ratios = np.maximum(xF[neg], 0.0) / -p[neg]
             r = int(np.argmin(ratios))
             t = float(ratios[r])
@@ -190,7 +216,7 @@ def active_set_qp(
             nit += 1
             updates += 1
             if nit >= max_iter:
-                return x, nit, 1, "iteration limit reached"
+                return x, nit, 1, "iteration limit reached", F, N, updates
         # ---- optimality test on the multipliers of the bounds x_j >= 0, j not in F
         g = K @ x + b
         lam = float(x @ g)
@@ -207,9 +233,9 @@ def active_set_qp(
                     N = Nf
                     updates = 0
                     continue
-            return x, nit, 0, "optimal"
+            return x, nit, 0, "optimal", F, N, updates
         if nit >= max_iter:
-            return x, nit, 1, "iteration limit reached"
+            return x, nit, 1, "iteration limit reached", F, N, updates
         # steepest edge among the negative multipliers: |e_j - x|_K^2 = K_jj - 2 (Kx)_j + x'Kx
         kx = g - b
         cv = np.maximum(diag - 2.0 * kx + float(x @ kx), 1e-300)
@@ -226,7 +252,7 @@ def active_set_qp(
         nit += 1
         updates += 1
         if not math.isfinite(s):
-            return x, nit, 1, "stopped: working set numerically singular"
+            return x, nit, 1, "stopped: working set numerically singular", F, N, updates
         if s > _SING:
             N = _add(N, w, s)
             F = np.append(F, j)
@@ -271,23 +297,23 @@ def active_set_qp(
             else:  # round-off made F + {j} - {i} look singular: rebuild it from a basis
                 restarts += 1
                 if restarts > 3:
-                    return x, nit, 1, "stopped: working set numerically singular"
+                    return x, nit, 1, "stopped: working set numerically singular", F, N, updates
                 F = _affine_basis_keep(K, np.append(F, j), j)
                 xs = np.zeros(T)
                 xs[F] = x[F]
                 x = xs / xs.sum()
                 Nf = _kkt_inverse(K, F)
                 if Nf is None:
-                    return x, nit, 1, "stopped: working set numerically singular"
+                    return x, nit, 1, "stopped: working set numerically singular", F, N, updates
                 N = Nf
                 updates = 0
             if trace is not None:
                 _record(trace, F)
-        if updates >= _REFRESH:
+        if updates >= max(_REFRESH, F.size):  # O(|F|^3) rebuild, amortised over |F| updates
             Nf = _kkt_inverse(K, F)
             if Nf is not None:
                 N = Nf
-                updates = 0
+            updates = 0  # a refused rebuild (M_F numerically singular) waits as long again
 
 
 def _solve_on(K: np.ndarray, b: np.ndarray, F: np.ndarray) -> np.ndarray | None:
@@ -481,12 +507,15 @@ def _proximal_refinement(
 
     The fallback for numerically singular working sets (curvature near round-off): each
     subproblem has Hessian K + rho I (condition number <= 1/rho on the scaled data) and is
-    solved exactly by the active-set method, warm-started from the previous one (its support
-    is the first block step's working set, its point the primal method's start). The iterates
+    solved exactly by the primal active-set method from the previous iterate, continuing from
+    the previous subproblem's working set and KKT inverse (every subproblem has the same
+    Hessian, only the linear term moves; the first starts from the support of ``x``), so a
+    step costs O(|F|^2) per working-set change instead of a dense solve. The iterates
     converge to a minimiser of the original problem (proximal-point method: the centre moves,
     so this is not a ridge); the loop stops when the Frank-Wolfe gap of the original problem
     is <= tol, or when it creeps at a gap below ``roundoff_gap`` (round-off level: 1e-10 of
-    the scale for float64 data, more for lower-precision inputs).
+    the scale for float64 data, more for lower-precision inputs; creeping: the gap did not
+    halve in the last 3 steps).
     """
     T = K.shape[0]
     x = np.maximum(x, 0.0)
@@ -497,10 +526,11 @@ def _proximal_refinement(
     best_x = x
     hist: list[float] = []
     outer = 0
+    state: dict[str, Any] = {}
     for outer in range(1, 1001):
-        xn, k, _, _ = solve_active_set(
+        xn, k, _, _ = active_set_qp(
             Kp, b - _RHO * x, tol=tol, max_iter=max(1, max_iter - nit),
-            support=np.flatnonzero(x > 0.0), x0=x, polish=False, trace=trace,
+            support=np.flatnonzero(x > 0.0), x0=x, trace=trace, state=state,
         )
         nit += k
         x = np.maximum(xn, 0.0)
@@ -515,8 +545,8 @@ def _proximal_refinement(
         hist.append(gap)
         if gap < best_gap:
             best_gap, best_x = gap, x
-        if len(hist) > 10 and best_gap <= roundoff_gap and gap > 0.95 * hist[-11]:
-            break  # converged to round-off level, now creeping
+        if len(hist) > 3 and best_gap <= roundoff_gap and gap > 0.5 * hist[-4]:
+            break  # at round-off level and creeping (the gap did not halve in 3 steps)
         if len(hist) > 20 and gap > (1.0 - 1e-3) * hist[-21]:
             break  # stalled
         if nit >= max_iter:

@@ -6,7 +6,7 @@
  * step and in the same order: block principal pivoting from the best vertex's first block (or
  * from a warm start), then the primal active-set method (bordered inverse of the KKT matrix,
  * Schur downdates, steepest-edge entering index, zero-curvature steps with an exact line
- * search, bans of stalled indices, rebuilds every 60 updates), the verification of the
+ * search, bans of stalled indices, rebuilds every max(60, |F|) updates), the verification of the
  * Frank-Wolfe gap and the proximal-point refinement. The dense factorisations are the same
  * LAPACK routines (dgesv, dpstrf) as the Python code: the loader passes SciPy's through
  * fairmt_qp_set_lapack (with dpotrf for the positive-semidefiniteness pre-check). Only the order of floating-point sums differs (products with K), so
@@ -39,7 +39,7 @@
 
 /* the constants of _active_set.py */
 #define FQP_SING 1e-9     /* _SING: curvature (relative to max|K| = 1) treated as zero */
-#define FQP_REFRESH 60    /* _REFRESH: rebuild the inverse after this many updates */
+#define FQP_REFRESH 60    /* _REFRESH: rebuild the inverse after max(this, |F|) updates */
 #define FQP_STAT_TOL 1e-12
 #define FQP_RHO 1e-8      /* _RHO: proximal weight */
 #define FQP_BLOCK_STEPS 8 /* block_steps of solve_active_set */
@@ -74,6 +74,7 @@ typedef struct {
     int *bmask, *bF, *list, *tmask, *sF;  /* block working set, scratch lists and mask */
     int k, nban;
     int *trace, ntrace, cap;  /* working sets visited (sorted indices, -1 after each) */
+    int carry_ok, carry_upd;  /* F, N and the update count carried between proximal steps */
 } ws_t;
 
 /* x'y with independent partial sums (a plain reduction loop is not vectorised without
@@ -427,15 +428,22 @@ static int block_pivot(ws_t *W, double tol, int max_steps, double *x, int *have_
 /* ---------------------------------------------------------------- active_set_qp */
 /* The primal active-set method from the support sup (k0 entries, in order) and the point x0
  * (NULL: the barycentre of sup; may be x itself), else from the best vertex. x receives the
- * iterate. Returns 0 (optimal), 1 (iteration limit) or 2 (working set numerically singular). */
+ * iterate. Returns 0 (optimal), 1 (iteration limit) or 2 (working set numerically singular).
+ * use_state (the proximal subproblems, which share K): start from the working set, inverse and
+ * update count left by the previous such call when W->carry_ok (x0 supported on that working
+ * set), and leave them for the next one (W->carry_ok = 0 after a numerically singular set). */
 static int active_set_qp(ws_t *W, double *x, double tol, int max_iter, const int *sup, int k0,
-                         const double *x0, int *nit_out) {
+                         const double *x0, int *nit_out, int use_state) {
     const int T = W->T, ld = W->ld;
     const double *K = W->K, *b = W->b;
     double *z = W->z, *c = W->c, *w = W->w, *g = W->g;
     int *F = W->F, *inF = W->inF;
-    int ok = 0;
-    if (k0 > 0 && kkt_inverse(W, sup, k0) == 0) {
+    int ok = 0, updates = 0;
+    if (use_state && W->carry_ok) {
+        ok = 1;
+        updates = W->carry_upd;
+        for (int t = 0; t < T; ++t) x[t] = inF[t] ? x0[t] : 0.0;
+    } else if (k0 > 0 && kkt_inverse(W, sup, k0) == 0) {
         ok = 1;
         set_F(W, sup, k0);
         if (x0) {
@@ -457,9 +465,13 @@ static int active_set_qp(ws_t *W, double *x, double tol, int max_iter, const int
         x[i0] = 1.0;
     }
     rec_mask(W, inF);
-    int nit = 0, updates = 0, last_added = -1, restarts = 0;
+    int nit = 0, last_added = -1, restarts = 0;
     clear_ban(W);
-#define FQP_RET(code) do { *nit_out = nit; return (code); } while (0)
+#define FQP_RET(code) do {                                              \
+        *nit_out = nit;                                                 \
+        if (use_state) { W->carry_ok = (code) != 2; W->carry_upd = updates; } \
+        return (code);                                                  \
+    } while (0)
     for (;;) {
         /* ---- move to the minimiser of the subproblem on F (dropping blocking indices) */
         for (;;) {
@@ -599,7 +611,12 @@ static int active_set_qp(ws_t *W, double *x, double tol, int max_iter, const int
             }
         }
         rec_mask(W, inF);
-        if (updates >= FQP_REFRESH && kkt_inverse(W, F, W->k) == 0) updates = 0;
+        if (updates >= (W->k > FQP_REFRESH ? W->k : FQP_REFRESH)) {
+            /* O(|F|^3) rebuild amortised over |F| updates; a refused one (M_F numerically
+             * singular) waits as long again */
+            kkt_inverse(W, F, W->k);
+            updates = 0;
+        }
     }
 #undef FQP_RET
 }
@@ -686,7 +703,7 @@ static int solve_active_set(ws_t *W, prox_t *P, double *x, double tol, int max_i
     if (budget < 1) budget = 1;
     if (polish && budget > 5 * T + 50) budget = 5 * T + 50;
     int nit = 0;
-    int status = active_set_qp(W, x, tol, budget, W->sF, k0, start, &nit);
+    int status = active_set_qp(W, x, tol, budget, W->sF, k0, start, &nit, 0);
     nit += steps;
     if (status == 0 && polish) {  /* verify: round-off in the inverse updates */
         double sx = 0.0;
@@ -711,8 +728,9 @@ static double renormalise(double *x, int T) {
     return tot;
 }
 
-/* _proximal_refinement: x+ = argmin f(a) + rho/2 |a - x|^2 over the simplex, each an exact
- * solve_active_set (no polish) warm-started from the support and point x. */
+/* _proximal_refinement: x+ = argmin f(a) + rho/2 |a - x|^2 over the simplex, each solved
+ * exactly by active_set_qp from the point x, continuing from the previous subproblem's working
+ * set and inverse (all share K + rho I); the first one starts from the support of x. */
 static int prox(ws_t *W, prox_t *P, double *x, double tol, int max_iter, int *nit_out) {
     const int T = W->T;
     double hist[22];
@@ -723,16 +741,18 @@ static int prox(ws_t *W, prox_t *P, double *x, double tol, int max_iter, int *ni
     memcpy(P->xbest, x, (size_t)T * sizeof(double));
     memcpy(P->Kp, P->Ks, (size_t)T * T * sizeof(double));
     for (int i = 0; i < T; ++i) P->Kp[(size_t)i * T + i] += FQP_RHO;
+    W->carry_ok = 0;
     for (outer = 1; outer <= 1000; ++outer) {
+        int k0 = 0;
         for (int i = 0; i < T; ++i) {
             P->bp[i] = P->bs[i] - FQP_RHO * x[i];
-            W->bmask[i] = x[i] > 0.0;
+            if (x[i] > 0.0) W->sF[k0++] = i;
         }
         W->K = P->Kp;
         W->b = P->bp;
         int left = max_iter - nit, k = 0;
         if (left < 1) left = 1;
-        solve_active_set(W, P, x, tol, left, 1, x, 0, &k);
+        active_set_qp(W, x, tol, left, W->sF, k0, x, &k, 1);
         W->K = P->Ks;
         W->b = P->bs;
         nit += k;
@@ -752,7 +772,7 @@ static int prox(ws_t *W, prox_t *P, double *x, double tol, int max_iter, int *ni
             best_gap = gap;
             memcpy(P->xbest, x, (size_t)T * sizeof(double));
         }
-        if (nh > 10 && best_gap <= P->roundoff && gap > 0.95 * hist[(nh - 11) % 22]) break;
+        if (nh > 3 && best_gap <= P->roundoff && gap > 0.5 * hist[(nh - 4) % 22]) break;
         if (nh > 20 && gap > (1.0 - 1e-3) * hist[(nh - 21) % 22]) break;
         if (nit >= max_iter) break;
     }
