@@ -433,7 +433,7 @@ class FairMT:
         present = counts > 0
 
         # ---- violations and their aggregation -------------------------------------------
-        self._custom_psi = psi is not None
+        custom_psi = psi is not None
         if psi is None:
             with torch.set_grad_enabled(fair and torch.is_grad_enabled()):
                 psi = self.constraint.violations(
@@ -464,7 +464,7 @@ class FairMT:
                 loss = loss + eta * phi
         else:
             live = [z.requires_grad for z in outputs]
-            own = fair and self._custom_psi
+            own = fair and custom_psi
             gl, gf = self._logit_grads(losses, phi if fair and not own else None, lbk, fbk)
             if own:  # a ψ of the caller's is built from the real outputs: Φ's gradients there
                 idx = [t for t in range(T) if live[t]]
