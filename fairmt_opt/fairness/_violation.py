@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .._utils.array import Array, is_torch, namespace
+from .._utils.array import Array, device_of, is_torch, namespace
 from .._utils.validation import check_positive, check_real
 from ._stats import SoftStats, _Sums, soft_stats
 from ._tasks import Task
@@ -76,6 +76,11 @@ def group_rates(
     return {k: v[0, ...] for k, v in rates.items()}, {k: v[0, ...] for k, v in valid.items()}
 
 
+def _confusion_rates(xp: Any, s: Mapping[str, Array]) -> tuple[Array, Array]:
+    """TPR and FPR stacked on a new leading axis (``(2, k, G, K)``) and their validity."""
+    return _safe_div(xp, xp.stack([s["tp"], s["fp"]]), xp.stack([s["pos"], s["neg"]]))
+
+
 def _check_score(regression_score: Any) -> None:
     if regression_score not in ("mae", "mse", "ccc"):
         raise ValueError(
@@ -88,9 +93,8 @@ def stacked_rates(xp: Any, kind: str, s: Mapping[str, Array], regression_score: 
     """:func:`group_rates` of a stack of tasks of one kind: the sums carry a leading task axis
     (``(k, G, K)``, regression ``(k, G)``), and so do the rates."""
     if kind != "regression":
-        tpr, vt = _safe_div(xp, s["tp"], s["pos"])
-        fpr, vf = _safe_div(xp, s["fp"], s["neg"])
-        return {"tpr": tpr, "fpr": fpr}, {"tpr": vt, "fpr": vf}
+        q, ok = _confusion_rates(xp, s)
+        return {"tpr": q[0, ...], "fpr": q[1, ...]}, {"tpr": ok[0, ...], "fpr": ok[1, ...]}
     n = s["n"]
     if regression_score == "mae":
         mae, ok = _safe_div(xp, s["abs_err"], n)
@@ -128,22 +132,16 @@ def _check_stats(task: Task, stats: Any) -> None:
         )
 
 
-def _gaps(xp: Any, r: Array, v: Array, higher_is_better: bool) -> tuple[Array, Array]:
-    r"""Lift gaps :math:`(\mathrm{sg}(\max_{g'} r_{g'}) - r_g)_+` (or the FPR form) per cell of
-    ``r`` (k, G, K) over the valid cells of each column (groups on axis -2); a column with
-    fewer than two valid cells has no comparison. Returns ``(gap, cell)`` with ``cell`` the
-    cells that take part."""
+def _gaps(xp: Any, r: Array, v: Array) -> tuple[Array, Array]:
+    r"""Lift gaps :math:`(\mathrm{sg}(\max_{g'} r_{g'}) - r_g)_+` per cell of ``r`` (``(..., G,
+    K)``, groups on axis -2; higher is better) over the valid cells of each column; a column
+    with fewer than two valid cells has no comparison. Returns ``(gap, cell)`` with ``cell``
+    the cells that take part."""
     count = xp.sum(xp.astype(v, xp.int64), axis=-2, keepdims=True)
     comparable = count >= 2
     rd = _sg(r)
-    if higher_is_better:
-        fill = xp.full_like(rd, -math.inf)
-        ref = xp.max(xp.where(v, rd, fill), axis=-2, keepdims=True)
-        d = ref - r
-    else:
-        fill = xp.full_like(rd, math.inf)
-        ref = xp.min(xp.where(v, rd, fill), axis=-2, keepdims=True)
-        d = r - ref
+    ref = xp.max(xp.where(v, rd, xp.full_like(rd, -math.inf)), axis=-2, keepdims=True)
+    d = ref - r
     cell = v & comparable
     # where(d > 0, ...) rather than maximum(d, 0): the reference cell has d == 0 exactly and
     # must receive an exactly zero gradient (torch's maximum splits ties 1/2 - 1/2)
@@ -324,27 +322,29 @@ def stacked_violations(
     leading task axis, and the stacked rates and validity flags: the one implementation of the
     formulas of :func:`violation_from_stats` (which is its case k = 1). Options are not
     checked here."""
-    rates, valid = stacked_rates(xp, kind, sums, regression_score)
+    # the terms on a leading axis, each oriented so that higher is better (the FPR negated:
+    # its lift gap (FPR_g - min FPR)_+ is the gap of -FPR below its maximum, bit for bit)
     if kind == "regression":
-        terms = [(rates["score"][..., None], valid["score"][..., None], True)]
+        rates, valid = stacked_rates(xp, kind, sums, regression_score)
+        r, v = rates["score"][None, ..., None], valid["score"][None, ..., None]
     else:
-        terms = [(rates["tpr"], valid["tpr"], True)]
+        q, ok = _confusion_rates(xp, sums)
+        rates = {"tpr": q[0, ...], "fpr": q[1, ...]}
+        valid = {"tpr": ok[0, ...], "fpr": ok[1, ...]}
         if include_fpr:
-            terms.append((rates["fpr"], valid["fpr"], False))
-    per_class: Any = None
-    has: Any = None
+            sign = xp.reshape(xp.asarray([1.0, -1.0], dtype=q.dtype, device=device_of(q)),
+                              (2, 1, 1, 1))
+            r, v = q * sign, ok
+        else:
+            r, v = q[0:1, ...], ok[0:1, ...]
     if symmetric:
-        for r, v, _ in terms:
-            d, ok = _range(xp, r, v)
-            per_class = d if per_class is None else per_class + d
-            has = ok if has is None else has | ok
+        d, comparable = _range(xp, r, v)
+        per_class = xp.sum(d, axis=0)
+        has = xp.any(comparable, axis=0)
     else:
-        bracket: Any = None
-        member: Any = None
-        for r, v, hib in terms:
-            gap, cell = _gaps(xp, r, v, hib)
-            bracket = gap if bracket is None else bracket + gap
-            member = cell if member is None else member | cell
+        gap, cell = _gaps(xp, r, v)
+        bracket = xp.sum(gap, axis=0)
+        member = xp.any(cell, axis=0)
         if group_reduction == "mean":
             per_class = _masked_mean(xp, bracket, member, axis=-2)
         else:
