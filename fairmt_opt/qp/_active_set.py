@@ -183,12 +183,17 @@ def _primal(
     rhs[0] = 1.0
     nb = -b
     diag = K.diagonal()
+    zfix: np.ndarray | None = None  # a refined solution on F, used instead of N (1, -b_F)
+    refined_at = -1
     while True:
         # ---- move to the minimiser of the subproblem on F (dropping blocking indices)
         while True:
             k = F.size
             rhs[1 : k + 1] = nb[F]
-            z = N @ rhs[: k + 1]
+            if zfix is not None:
+                z, zfix = zfix, None
+            else:
+                z = N @ rhs[: k + 1]
             if not math.isfinite(float(z.sum())):  # round-off broke the inverse
                 return x, nit, 1, "stopped: working set numerically singular", F, N, updates
             xF_new = z[1:]
@@ -227,7 +232,16 @@ def _primal(
         j = int(np.argmin(mu))
         if mu[j] >= -tol:
             stat = float(np.max(np.abs(g[F] - lam)))
-            if stat > _STAT_TOL and updates > 0:  # accumulated round-off: rebuild, retry
+            if stat > _STAT_TOL and updates > 0:  # accumulated round-off in N
+                if refined_at != nit:
+                    # one step of iterative refinement first, O(|F|^2): z += N (rhs - M_F z),
+                    # the residual being (1 - 1'x_F, -(g_F + nu)); then a rebuild if needed
+                    refined_at = nit
+                    res = np.empty(k + 1)
+                    res[0] = 1.0 - float(x[F].sum())
+                    res[1:] = -(g[F] + z[0])
+                    zfix = z + N @ res
+                    continue
                 Nf = _kkt_inverse(K, F)
                 if Nf is not None:
                     N = Nf
@@ -515,8 +529,9 @@ def _proximal_refinement(
     converge to a minimiser of the original problem (proximal-point method: the centre moves,
     so this is not a ridge); the loop stops when the Frank-Wolfe gap of the original problem
     is <= tol, or when it creeps at a gap below ``roundoff_gap`` (round-off level: 1e-10 of
-    the scale for float64 data, more for lower-precision inputs; creeping: the gap did not
-    halve in the last 3 steps).
+    the scale for float64 data, more for lower-precision inputs; creeping: the gap fell by
+    less than 5% in the last 10 steps, or, once it is within 5 tol, did not halve in the last
+    3).
     """
     T = K.shape[0]
     x = np.maximum(x, 0.0)
@@ -546,8 +561,10 @@ def _proximal_refinement(
         hist.append(gap)
         if gap < best_gap:
             best_gap, best_x = gap, x
-        if len(hist) > 3 and best_gap <= roundoff_gap and gap > 0.5 * hist[-4]:
-            break  # at round-off level and creeping (the gap did not halve in 3 steps)
+        if len(hist) > 3 and best_gap <= min(roundoff_gap, 5.0 * tol) and gap > 0.5 * hist[-4]:
+            break  # within a few tol and creeping (the gap did not halve in 3 steps)
+        if len(hist) > 10 and best_gap <= roundoff_gap and gap > 0.95 * hist[-11]:
+            break  # converged to round-off level, now creeping
         if len(hist) > 20 and gap > (1.0 - 1e-3) * hist[-21]:
             break  # stalled
         if nit >= max_iter:

@@ -467,6 +467,7 @@ static int active_set_qp(ws_t *W, double *x, double tol, int max_iter, const int
     }
     rec_mask(W, inF);
     int nit = 0, last_added = -1, restarts = 0;
+    int zfix = 0, refined_at = -1;  /* z holds a refined solution on F (not N (1, -b_F)) */
     clear_ban(W);
 #define FQP_RET(code) do {                                              \
         *nit_out = nit;                                                 \
@@ -477,11 +478,14 @@ static int active_set_qp(ws_t *W, double *x, double tol, int max_iter, const int
         /* ---- move to the minimiser of the subproblem on F (dropping blocking indices) */
         for (;;) {
             const int k = W->k;
-            c[0] = 1.0;
-            for (int p = 0; p < k; ++p) c[p + 1] = -b[F[p]];
+            if (!zfix) {
+                c[0] = 1.0;
+                for (int p = 0; p < k; ++p) c[p + 1] = -b[F[p]];
+                for (int r = 0; r <= k; ++r) z[r] = dot(W->N + (size_t)r * ld, c, k + 1);
+            }
+            zfix = 0;
             double zsum = 0.0, zmin = INFINITY;
             for (int r = 0; r <= k; ++r) {
-                z[r] = dot(W->N + (size_t)r * ld, c, k + 1);
                 zsum += z[r];
                 if (r > 0 && !(z[r] >= zmin)) zmin = z[r];
             }
@@ -530,8 +534,21 @@ static int active_set_qp(ws_t *W, double *x, double tol, int max_iter, const int
                 const double d = fabs(g[F[p]] - lam);
                 if (!(d <= stat)) stat = d;
             }
+            if (stat > FQP_STAT_TOL && updates > 0 && refined_at != nit) {
+                /* accumulated round-off in N: one step of iterative refinement first, O(k^2):
+                 * z += N (rhs - M_F z), the residual being (1 - 1'x_F, -(g_F + nu)) */
+                refined_at = nit;
+                double sx = 0.0;
+                for (int p = 0; p < k; ++p) sx += x[F[p]];
+                c[0] = 1.0 - sx;
+                for (int p = 0; p < k; ++p) c[p + 1] = -(g[F[p]] + z[0]);
+                for (int r = 0; r <= k; ++r) w[r] = dot(W->N + (size_t)r * ld, c, k + 1);
+                for (int r = 0; r <= k; ++r) z[r] += w[r];
+                zfix = 1;
+                continue;
+            }
             if (stat > FQP_STAT_TOL && updates > 0 && kkt_inverse(W, F, k) == 0) {
-                updates = 0;  /* accumulated round-off: rebuild, retry */
+                updates = 0;  /* then a rebuild, retry */
                 continue;
             }
             FQP_RET(0);
@@ -773,7 +790,9 @@ static int prox(ws_t *W, prox_t *P, double *x, double tol, int max_iter, int *ni
             best_gap = gap;
             memcpy(P->xbest, x, (size_t)T * sizeof(double));
         }
-        if (nh > 3 && best_gap <= P->roundoff && gap > 0.5 * hist[(nh - 4) % 22]) break;
+        if (nh > 3 && best_gap <= fmin(P->roundoff, 5.0 * tol) && gap > 0.5 * hist[(nh - 4) % 22])
+            break;  /* within a few tol and creeping */
+        if (nh > 10 && best_gap <= P->roundoff && gap > 0.95 * hist[(nh - 11) % 22]) break;
         if (nh > 20 && gap > (1.0 - 1e-3) * hist[(nh - 21) % 22]) break;
         if (nit >= max_iter) break;
     }
