@@ -123,6 +123,17 @@ static void grad_on(const double *K, const double *b, int T, const int *F, int k
                     const double *x, double *g) {
     memcpy(g, b, (size_t)T * sizeof(double));
     int p = 0;
+    for (; p + 8 <= k; p += 8) {  /* eight rows per pass over g (bound by loads and stores) */
+        const double x0 = x[F[p]], x1 = x[F[p + 1]], x2 = x[F[p + 2]], x3 = x[F[p + 3]];
+        const double x4 = x[F[p + 4]], x5 = x[F[p + 5]], x6 = x[F[p + 6]], x7 = x[F[p + 7]];
+        const double *K0 = K + (size_t)F[p] * T, *K1 = K + (size_t)F[p + 1] * T;
+        const double *K2 = K + (size_t)F[p + 2] * T, *K3 = K + (size_t)F[p + 3] * T;
+        const double *K4 = K + (size_t)F[p + 4] * T, *K5 = K + (size_t)F[p + 5] * T;
+        const double *K6 = K + (size_t)F[p + 6] * T, *K7 = K + (size_t)F[p + 7] * T;
+        for (int t = 0; t < T; ++t)
+            g[t] += ((x0 * K0[t] + x1 * K1[t]) + (x2 * K2[t] + x3 * K3[t])) +
+                    ((x4 * K4[t] + x5 * K5[t]) + (x6 * K6[t] + x7 * K7[t]));
+    }
     for (; p + 4 <= k; p += 4) {
         const double x0 = x[F[p]], x1 = x[F[p + 1]], x2 = x[F[p + 2]], x3 = x[F[p + 3]];
         const double *K0 = K + (size_t)F[p] * T, *K1 = K + (size_t)F[p + 1] * T;
@@ -296,25 +307,52 @@ static double schur(ws_t *W, int j) {
     return Kj[j] - dot(c, w, k + 1);
 }
 
-/* _add: border N with the new index (w = N c, s the Schur complement) */
-static void border(ws_t *W, double s) {
+/* _add: border N with the new index j (w = N c, s the Schur complement). When b is given,
+ * the same sweep also computes z = N (1, -b_F, -b_j) for the new working set (the next
+ * subproblem solution: one pass over N instead of two; c is overwritten). */
+static void border(ws_t *W, double s, const double *b, int j) {
     const int k = W->k, ld = W->ld;
     const double *w = W->w;
-    double *ws = W->u, *N = W->N;
+    double *ws = W->u, *N = W->N, *rh = W->c, *z = W->z;
     for (int q = 0; q <= k; ++q) ws[q] = w[q] / s;
+    if (b) {
+        rh[0] = 1.0;
+        for (int p = 0; p < k; ++p) rh[p + 1] = -b[W->F[p]];
+        rh[k + 1] = -b[j];
+    }
     for (int r = 0; r <= k; ++r) {
         double *Nr = N + (size_t)r * ld;
         const double wr = w[r];
-        for (int q = 0; q <= k; ++q) Nr[q] += wr * ws[q];
-        Nr[k + 1] = -ws[r];
+        if (b) {
+            double a0 = 0.0, a1 = 0.0, a2 = 0.0, a3 = 0.0;
+            int q = 0;
+            for (; q + 4 <= k + 1; q += 4) {
+                const double v0 = Nr[q] + wr * ws[q], v1 = Nr[q + 1] + wr * ws[q + 1];
+                const double v2 = Nr[q + 2] + wr * ws[q + 2], v3 = Nr[q + 3] + wr * ws[q + 3];
+                Nr[q] = v0; Nr[q + 1] = v1; Nr[q + 2] = v2; Nr[q + 3] = v3;
+                a0 += v0 * rh[q]; a1 += v1 * rh[q + 1]; a2 += v2 * rh[q + 2]; a3 += v3 * rh[q + 3];
+            }
+            for (; q <= k; ++q) {
+                const double v = Nr[q] + wr * ws[q];
+                Nr[q] = v;
+                a0 += v * rh[q];
+            }
+            Nr[k + 1] = -ws[r];
+            z[r] = ((a0 + a1) + (a2 + a3)) + Nr[k + 1] * rh[k + 1];
+        } else {
+            for (int q = 0; q <= k; ++q) Nr[q] += wr * ws[q];
+            Nr[k + 1] = -ws[r];
+        }
     }
     double *Nl = N + (size_t)(k + 1) * ld;
     for (int q = 0; q <= k; ++q) Nl[q] = -ws[q];
     Nl[k + 1] = 1.0 / s;
+    if (b) z[k + 1] = dot(Nl, rh, k + 2);
 }
 
-/* _drop: remove F[pos] (row/column pos + 1 of N) by a Schur downdate */
-static void drop(ws_t *W, int pos) {
+/* _drop: remove F[pos] (row/column pos + 1 of N) by a Schur downdate. When b is given, the
+ * same sweep also computes z = N (1, -b_F) for the new working set (c is overwritten). */
+static void drop(ws_t *W, int pos, const double *b) {
     const int ld = W->ld, k = W->k, q = pos + 1, last = k;
     double *N = W->N;
     if (q != last) {
@@ -334,12 +372,33 @@ static void drop(ws_t *W, int pos) {
     }
     const double *Nl = N + (size_t)last * ld;
     const double piv = Nl[last];
-    double *u = W->u;
+    double *u = W->u, *rh = W->c, *z = W->z;
     for (int c = 0; c < last; ++c) u[c] = Nl[c] / piv;
+    if (b) {
+        rh[0] = 1.0;
+        for (int p = 0; p < k - 1; ++p) rh[p + 1] = -b[W->F[p]];
+    }
     for (int r = 0; r < last; ++r) {
         double *Nr = N + (size_t)r * ld;
         const double f = Nr[last];
-        for (int c = 0; c < last; ++c) Nr[c] -= f * u[c];
+        if (b) {
+            double a0 = 0.0, a1 = 0.0, a2 = 0.0, a3 = 0.0;
+            int c = 0;
+            for (; c + 4 <= last; c += 4) {
+                const double v0 = Nr[c] - f * u[c], v1 = Nr[c + 1] - f * u[c + 1];
+                const double v2 = Nr[c + 2] - f * u[c + 2], v3 = Nr[c + 3] - f * u[c + 3];
+                Nr[c] = v0; Nr[c + 1] = v1; Nr[c + 2] = v2; Nr[c + 3] = v3;
+                a0 += v0 * rh[c]; a1 += v1 * rh[c + 1]; a2 += v2 * rh[c + 2]; a3 += v3 * rh[c + 3];
+            }
+            for (; c < last; ++c) {
+                const double v = Nr[c] - f * u[c];
+                Nr[c] = v;
+                a0 += v * rh[c];
+            }
+            z[r] = (a0 + a1) + (a2 + a3);
+        } else {
+            for (int c = 0; c < last; ++c) Nr[c] -= f * u[c];
+        }
     }
     W->inF[W->F[k - 1]] = 0;
     W->k = k - 1;
@@ -468,6 +527,7 @@ static int active_set_qp(ws_t *W, double *x, double tol, int max_iter, const int
     rec_mask(W, inF);
     int nit = 0, last_added = -1, restarts = 0;
     int zfix = 0, refined_at = -1;  /* z holds a refined solution on F (not N (1, -b_F)) */
+    int zok = 0;                    /* z = N (1, -b_F) already (computed by border / drop) */
     clear_ban(W);
 #define FQP_RET(code) do {                                              \
         *nit_out = nit;                                                 \
@@ -478,12 +538,12 @@ static int active_set_qp(ws_t *W, double *x, double tol, int max_iter, const int
         /* ---- move to the minimiser of the subproblem on F (dropping blocking indices) */
         for (;;) {
             const int k = W->k;
-            if (!zfix) {
+            if (!zfix && !zok) {
                 c[0] = 1.0;
                 for (int p = 0; p < k; ++p) c[p + 1] = -b[F[p]];
                 for (int r = 0; r <= k; ++r) z[r] = dot(W->N + (size_t)r * ld, c, k + 1);
             }
-            zfix = 0;
+            zfix = zok = 0;
             double zsum = 0.0, zmin = INFINITY;
             for (int r = 0; r <= k; ++r) {
                 zsum += z[r];
@@ -511,7 +571,8 @@ static int active_set_qp(ws_t *W, double *x, double tol, int max_iter, const int
             x[F[pos]] = 0.0;
             if (tmin > 0.0) clear_ban(W);
             else if (F[pos] == last_added) add_ban(W, last_added);
-            drop(W, pos);
+            drop(W, pos, b);
+            zok = 1;
             rec_mask(W, inF);
             ++nit; ++updates;
             if (nit >= max_iter) FQP_RET(1);
@@ -574,7 +635,8 @@ static int active_set_qp(ws_t *W, double *x, double tol, int max_iter, const int
         ++nit; ++updates;
         if (!isfinite(s)) FQP_RET(2);
         if (s > FQP_SING) {
-            border(W, s);
+            border(W, s, b, j);
+            zok = 1;
             F[k] = j; inF[j] = 1; W->k = k + 1;
         } else {
             /* zero (or negligible) curvature on F + {j}: d_F = -w_x, d_j = 1 is a descent
@@ -605,11 +667,11 @@ static int active_set_qp(ws_t *W, double *x, double tol, int max_iter, const int
                 rec_mask(W, inF);
                 continue;
             }
-            drop(W, pos);
+            drop(W, pos, NULL);
             s = schur(W, j);
             if (s > FQP_SING) {
                 const int k2 = W->k;
-                border(W, s);
+                border(W, s, NULL, j);
                 F[k2] = j; inF[j] = 1; W->k = k2 + 1;
             } else {  /* round-off made F + {j} - {i} look singular: rebuild from a basis */
                 if (++restarts > 3) FQP_RET(2);
@@ -634,6 +696,7 @@ static int active_set_qp(ws_t *W, double *x, double tol, int max_iter, const int
              * singular) waits as long again */
             kkt_inverse(W, F, W->k);
             updates = 0;
+            zok = 0;
         }
     }
 #undef FQP_RET
