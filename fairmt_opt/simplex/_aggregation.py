@@ -14,15 +14,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
-from .._utils.array import Array, from_numpy, is_torch, to_numpy
-from .._utils.validation import check_int, check_positive, check_tol
+from .._utils.array import Array, from_numpy, to_numpy
+from .._utils.validation import check_int, check_tol
 from ..qp._frank_wolfe import ScaledIdentity, frank_wolfe_qp
-from ._objective import _gap, _scalar, _value, check_present, default_rtol
-from ._projection import _prepare, _project_last
+from ._objective import _gap, _scalar, _value, check_mu, check_present, default_rtol
+from ._ops import Ops
+from ._projection import _prepare, _water_fill
 
 __all__ = ["AggregationMethod", "AggregationResult", "aggregate_violations"]
 
@@ -54,34 +55,32 @@ def _lazy_data(res: AggregationResult) -> _LazyData:
 
 def _value_of(res: AggregationResult) -> Any:
     d = _lazy_data(res)
-    return _scalar(_value(d.xp, d.psi, res.weights, d.mu, d.present))
+    return _scalar(_value(d.ops, d.psi, res.weights, d.mu, d.present))
 
 
 def _gap_of(res: AggregationResult) -> Any:
     d = _lazy_data(res)
-    p = d.psi.detach() if is_torch(d.psi) else d.psi
-    return _scalar(_gap(d.xp, p, res.weights, d.mu, d.present))
+    return _scalar(_gap(d.ops, d.ops.detach(d.psi), res.weights, d.mu, d.present))
 
 
 def _threshold_of(res: AggregationResult) -> Any:
     d = _lazy_data(res)
-    theta, vmax, pmax = d.theta
+    level, pmax = d.level
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-        nu = (theta + vmax)[..., 0] + pmax[..., 0] / d.mu
+        nu = (pmax / d.mu - level)[..., 0]
     if d.present is not None:  # nothing present: no finite threshold gives w = 0
-        nu = d.xp.where(d.xp.any(d.present, axis=-1), nu, float("inf"))
+        nu = d.ops.where(d.ops.any(d.present), nu, math.inf)
     return _scalar(nu)
 
 
-@dataclass(frozen=True)
-class _LazyData:
+class _LazyData(NamedTuple):
     """What the lazy fields of an :class:`AggregationResult` are computed from."""
 
-    xp: Any
+    ops: Ops
     psi: Any  # as given (a tensor keeps its graph: the value is differentiable)
     mu: float
     present: Any
-    theta: Any = None  # (threshold, max of psi / mu, max of psi) of the exact method
+    level: Any = None  # (water level m of psi / mu, max of psi) of the exact method
 
 
 class _Lazy:
@@ -179,36 +178,43 @@ class AggregationResult:
 
 
 _EXACT_MSG = "exact water-filling solution"
+# the instance dictionary of an exact result before its weights and lazy data (built without
+# the dataclass __init__; the lazy fields are unset, the others have their exact values)
+_EXACT_FIELDS = {"_value": None, "_threshold": None, "_support": None, "_gap": None, "nit": 0,
+                 "success": True, "message": _EXACT_MSG, "method": "exact", "history": None}
 # Frank–Wolfe data outside [2^-960, 2^960] is rescaled by an exact power of two.
 _FW_SMALL = 2.0**-960
 _FW_LARGE = 2.0**960
 
 
-def _check_present_finite(xp: Any, arr: Array, present: Array | None) -> None:
+def _check_present_finite(o: Ops, arr: Array, present: Array | None) -> None:
     """``psi contains NaN/inf`` for a non-finite present entry (absent ones are ignored)."""
-    vals = arr if present is None else xp.where(present, arr, 0.0)
-    if not bool(xp.all(xp.isfinite(vals))):
-        raise ValueError("psi contains NaN" if bool(xp.any(xp.isnan(vals))) else
+    vals = arr if present is None else o.where(present, arr, 0.0)
+    if not o.all_finite(vals):
+        raise ValueError("psi contains NaN" if bool(o.xp.any(o.xp.isnan(vals))) else
                          "psi contains inf")
 
 
-def _exact(xp: Any, psi: Array, mu: float, present: Array | None) -> AggregationResult:
-    r"""Water-filling :math:`w^* = \Pi_\Delta((\psi - \max\psi)/\mu)` by the one projection
-    routine, batched, with no host synchronisation. Absent entries are set to
-    :math:`\max_{t\in P}\psi_t/\mu - 2` before projecting, below the threshold
-    (:math:`\theta \ge \max v - 1`), so they get weight exactly 0; the mask then zeroes the
-    weights of a row with nothing present."""
-    p = psi.detach() if is_torch(psi) else psi
-    with np.errstate(over="ignore", invalid="ignore"):  # (psi - max) / mu beyond the range
+def _exact(o: Ops, psi: Array, mu: float, present: Array | None) -> AggregationResult:
+    r"""Water-filling :math:`w^* = \Pi_\Delta(\psi/\mu)` by the one water-filling routine
+    on :math:`z = (\max\psi - \psi)/\mu`, batched, with no host synchronisation: ten array
+    operations. Absent entries get :math:`z = 2`, above the water level (:math:`m \le 1`),
+    so they get weight exactly 0; the mask then zeroes the weights of a row with nothing
+    present (three more operations in all). Only ``weights`` is formed here; the other
+    fields are computed from the stored level on first access."""
+    p = o.detach(psi)
+    with np.errstate(over="ignore", invalid="ignore"):  # (max - psi) / mu beyond the range
         if present is None:
-            pmax = xp.max(p, axis=-1, keepdims=True)
-            w, theta, vmax = _project_last(xp, (p - pmax) / mu)
+            pmax = o.amax(p)
+            w, level = _water_fill(o, (pmax - p) / mu)
         else:  # no present entry: pmax = -inf, but then every entry is replaced
-            pmax = xp.max(xp.where(present, p, -float("inf")), axis=-1, keepdims=True)
-            w, theta, vmax = _project_last(xp, xp.where(present, (p - pmax) / mu, -2.0))
-            w = xp.where(present, w, 0.0)
-    data = _LazyData(xp, psi, mu, present, (theta, vmax, pmax))
-    return AggregationResult(w, message=_EXACT_MSG, lazy=data)
+            pmax = o.amax(o.where(present, p, -math.inf))
+            w, level = _water_fill(o, o.where(present, (pmax - p) / mu, 2.0))
+            w = o.where(present, w, 0.0)
+    res = object.__new__(AggregationResult)
+    res.__dict__ = {**_EXACT_FIELDS, "weights": w,
+                    "lazy": _LazyData(o, psi, mu, present, (level, pmax))}
+    return res
 
 
 def _frank_wolfe(
@@ -347,8 +353,8 @@ def aggregate_violations(
 
     Notes
     -----
-    Cost: ``exact`` :math:`O(T \log T)` per vector (about fifteen array operations, the mask
-    adds five); the Frank–Wolfe methods :math:`O(T)` per iteration. Every result can be
+    Cost: ``exact`` :math:`O(T \log T)` per vector (ten array operations, the mask adds
+    three); the Frank–Wolfe methods :math:`O(T)` per iteration. Every result can be
     checked independently with :func:`certify_aggregation`. In a training loop on tensors:
     ``res = aggregate_violations(psi.detach(), mu, present=present, check_finite=False)``
     then ``phi = aggregation_value(psi, res.weights, mu, present=present)``.
@@ -385,17 +391,18 @@ def aggregate_violations(
     """
     if method not in _METHODS:
         raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
-    mu_f = check_positive(mu, "mu")
-    max_iter_i = check_int(max_iter, "max_iter", minimum=0)
+    mu_f = check_mu(mu)
+    max_iter_i = max_iter if type(max_iter) is int and max_iter >= 0 else check_int(
+        max_iter, "max_iter", minimum=0)
     if tol is not None:
         tol = check_tol(tol, "tol")
-    arr, xp = _prepare(psi, "psi", False)
+    arr, o = _prepare(psi, "psi", False)
     if present is not None:
         present = check_present(present, arr)
     if check_finite:
-        _check_present_finite(xp, arr, present)
+        _check_present_finite(o, arr, present)
     if method == "exact":
-        return _exact(xp, arr, mu_f, present)
+        return _exact(o, arr, mu_f, present)
     if arr.ndim != 1:
         raise ValueError(
             f"psi must be 1-dimensional for method={method!r} (only 'exact' is batched), "
@@ -424,4 +431,4 @@ def aggregate_violations(
     if isinstance(arr, np.ndarray):
         value = arr.dtype.type(_value(np, p, w, mu_f, None if idx is None else pr))
     return AggregationResult(weights, value, nu, None, np.float64(gap), nit, ok, message,
-                             method, history, lazy=_LazyData(xp, arr, mu_f, present))
+                             method, history, lazy=_LazyData(o, arr, mu_f, present))

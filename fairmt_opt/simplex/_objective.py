@@ -19,12 +19,14 @@ this module imports no solver.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
 from .._utils.array import Array, is_torch, namespace
 from .._utils.validation import check_array, check_positive, check_same_device
+from ._ops import Ops, as_ops, ops_of
 
 __all__ = ["aggregation_value", "default_rtol", "underflow_floor"]
 
@@ -46,21 +48,27 @@ def underflow_floor(T: int) -> float:
     return 16.0 * (T + 1) * float(np.finfo(np.float64).smallest_subnormal)
 
 
-def _centre(xp: Any, m: Array | None, T: int, w: Array) -> Array:
-    """``w - c`` on the present entries, 0 elsewhere."""
+def check_mu(mu: Any) -> float:
+    """``mu`` as a float, finite and > 0 (a Python float in range is taken as is)."""
+    if type(mu) is float and 0.0 < mu < math.inf:
+        return mu
+    return check_positive(mu, "mu")
+
+
+def _centre(o: Ops, m: Array | None, T: int, w: Array) -> Array:
+    """``w - c`` on the present entries, 0 elsewhere (every row with nothing present)."""
     if m is None:
         return w - 1.0 / T
-    mf = xp.astype(m, w.dtype)
-    c = 1.0 / xp.clip(xp.sum(mf, axis=-1, keepdims=True), 1.0, None)
-    return (w - c) * mf
+    c = 1.0 / o.ksum(o.astype(m, w.dtype))  # inf where nothing is present: discarded
+    return o.where(m, w - c, 0.0)
 
 
-def _pmax(xp: Any, p: Array, m: Array | None) -> Array:
+def _pmax(o: Ops, p: Array, m: Array | None) -> Array:
     r""":math:`\max_{t\in P} \psi_t` (shape ``(..., 1)``), 0 where nothing is present."""
     if m is None:
-        return xp.max(p, axis=-1, keepdims=True)
-    pmax = xp.max(xp.where(m, p, -float("inf")), axis=-1, keepdims=True)
-    return xp.where(pmax > -float("inf"), pmax, 0.0)
+        return o.amax(p)
+    pmax = o.amax(o.where(m, p, -math.inf))
+    return o.where(pmax > -math.inf, pmax, 0.0)
 
 
 def _value(xp: Any, psi: Array, w: Array, mu: float, m: Array | None) -> Array:
@@ -69,31 +77,30 @@ def _value(xp: Any, psi: Array, w: Array, mu: float, m: Array | None) -> Array:
     :math:`\bar\psi = \max_{t\in P}\psi_t` held fixed (detached): equal to
     :math:`w^\top\psi - \tfrac{\mu}{2}\|w - c\|^2` on the simplex, free of the round-off of
     a large common offset, and with gradient exactly ``w`` with respect to ``psi``. Entries
-    of zero weight add nothing (even where :math:`\psi_t - \bar\psi` overflows)."""
-    with np.errstate(over="ignore", invalid="ignore"):  # discarded entries (NumPy)
-        dw = _centre(xp, m, psi.shape[-1], w)
-        pmax = _pmax(xp, psi.detach() if is_torch(psi) else psi, m)
+    of zero weight add nothing (even where :math:`\psi_t - \bar\psi` overflows). ``xp`` is an
+    array namespace (``numpy`` itself included) or an :class:`~._ops.Ops`."""
+    o = as_ops(xp)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # discarded entries
+        dw = _centre(o, m, psi.shape[-1], w)
+        pmax = _pmax(o, o.detach(psi), m)
         keep = w != 0.0 if m is None else m & (w != 0.0)
-        terms = xp.where(keep, w * (psi - pmax), 0.0)  # absent: nothing, even if NaN
-        return pmax[..., 0] + (xp.sum(terms, axis=-1) - (0.5 * mu) * xp.sum(dw * dw, axis=-1))
+        terms = o.where(keep, w * (psi - pmax), 0.0)  # absent: nothing, even if NaN
+        return pmax[..., 0] + (o.sum(terms) - (0.5 * mu) * o.dot(dw, dw))
 
 
 def _gap(xp: Any, psi: Array, w: Array, mu: float, m: Array | None) -> Array:
-    """The Frank–Wolfe gap at ``w`` along the last axis, on the centred ``psi`` (no
-    validation). Entries with zero weight add nothing to :math:`w^\\top g`, even where
-    :math:`g = -\\infty` (a centred entry beyond the floating range)."""
-    with np.errstate(over="ignore", invalid="ignore"):  # discarded entries (NumPy)
-        return _gap_terms(xp, psi, w, mu, m)
-
-
-def _gap_terms(xp: Any, psi: Array, w: Array, mu: float, m: Array | None) -> Array:
-    g = (psi - _pmax(xp, psi, m)) - mu * _centre(xp, m, psi.shape[-1], w)
-    if m is None:
-        return xp.max(g, axis=-1) - xp.sum(xp.where(w != 0.0, w * g, 0.0), axis=-1)
-    g = xp.where(m, g, -float("inf"))
-    gmax = xp.max(g, axis=-1)
-    wg = xp.sum(xp.where(m & (w != 0.0), w * g, 0.0), axis=-1)
-    return xp.where(gmax > -float("inf"), gmax - wg, 0.0)
+    r"""The Frank–Wolfe gap at ``w`` along the last axis, on the centred ``psi`` (no
+    validation). Entries with zero weight add nothing to :math:`w^\top g`, even where
+    :math:`g = -\infty` (a centred entry beyond the floating range)."""
+    o = as_ops(xp)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # discarded entries
+        g = (psi - _pmax(o, psi, m)) - mu * _centre(o, m, psi.shape[-1], w)
+        if m is None:
+            return o.max(g) - o.sum(o.where(w != 0.0, w * g, 0.0))
+        g = o.where(m, g, -math.inf)
+        gmax = o.max(g)
+        wg = o.sum(o.where(m & (w != 0.0), w * g, 0.0))
+        return o.where(gmax > -math.inf, gmax - wg, 0.0)
 
 
 def _scalar(x: Any) -> Any:
@@ -104,6 +111,10 @@ def _scalar(x: Any) -> Any:
 def check_present(present: Any, psi: Array) -> Array:
     """Validate a ``present`` mask: a bool array of the shape (and library, device) of
     ``psi``; NumPy bool arrays and lists of bools are accepted for NumPy ``psi``."""
+    if getattr(present, "shape", None) == psi.shape:  # the usual case, checked cheaply
+        o = ops_of(psi)
+        if ops_of(present) is o and o.is_bool(present) and o.same_device(present, psi):
+            return present
     if is_torch(psi):
         if not is_torch(present):
             raise ValueError("present must be a torch bool tensor when psi is a tensor")
@@ -180,19 +191,24 @@ def aggregation_value(
     >>> float(aggregation_value(psi, res.weights, 1.0, present=present))
     0.3125
     """
-    psi = check_array(psi, "psi", min_ndim=1, finite=False)
-    weights = check_array(weights, "weights", min_ndim=1, finite=False)
-    check_same_device(("psi", psi), ("weights", weights))
-    if tuple(weights.shape) != tuple(psi.shape):
-        raise ValueError(
-            f"weights must have the shape of psi {tuple(psi.shape)}, got {tuple(weights.shape)}"
-        )
-    mu_f = check_positive(mu, "mu")
+    o = ops_of(psi) if hasattr(psi, "dtype") else None
+    if not (  # the usual case, checked cheaply: floating arrays of one library, one shape
+        o is not None and hasattr(weights, "dtype") and ops_of(weights) is o
+        and o.is_float(psi) and o.is_float(weights) and weights.shape == psi.shape
+        and psi.ndim >= 1 and 0 not in psi.shape and o.same_device(weights, psi)
+    ):
+        psi = check_array(psi, "psi", min_ndim=1, finite=False)
+        weights = check_array(weights, "weights", min_ndim=1, finite=False)
+        check_same_device(("psi", psi), ("weights", weights))
+        if tuple(weights.shape) != tuple(psi.shape):
+            raise ValueError(f"weights must have the shape of psi {tuple(psi.shape)}, got "
+                             f"{tuple(weights.shape)}")
+        o = as_ops(namespace(psi, weights))
+        if not o.is_float(psi):
+            psi = o.astype(psi, o.xp.float64)
+    mu_f = check_mu(mu)
     if present is not None:
         present = check_present(present, psi)
-    xp = namespace(psi, weights)
-    if not xp.isdtype(psi.dtype, "real floating"):
-        psi = xp.astype(psi, xp.float64)
     if weights.dtype != psi.dtype:
-        weights = xp.astype(weights, psi.dtype)
-    return _scalar(_value(xp, psi, weights, mu_f, present))
+        weights = o.astype(weights, psi.dtype)
+    return _scalar(_value(o, psi, weights, mu_f, present))

@@ -3,11 +3,14 @@ r"""Euclidean projection onto the probability simplex (sort-based, array-API nat
 The projection of :math:`v \in \mathbb R^T` onto
 :math:`\Delta = \{x \in \mathbb R^T : x \ge 0,\ \mathbf 1^\top x = 1\}` is
 :math:`x_t = (v_t - \theta)_+` with the threshold :math:`\theta` fixed by
-:math:`\mathbf 1^\top x = 1`. With :math:`u` the entries of :math:`v` sorted in decreasing order
-and :math:`t_k = (\sum_{i \le k} u_i - 1)/k`, the sequence :math:`t_k` increases exactly while
-:math:`u_k > t_k` (a prefix of :math:`k`) and then decreases, so :math:`\theta = \max_k t_k`: one
-sort, one cumulative sum and one maximum, with no gather and no data-dependent branch. This is
-what lets the same code run batched on PyTorch tensors (CPU or CUDA) without a host
+:math:`\mathbf 1^\top x = 1`. Write :math:`z = \max_t v_t - v \ge 0` (the distances below the
+maximum, which makes the computation shift invariant) and :math:`s` the entries of :math:`z`
+sorted in increasing order. The levels :math:`m_k = (1 + \sum_{i \le k} s_i)/k` decrease
+exactly while :math:`s_k < m_k` (a prefix of :math:`k`) and then increase, so the water level
+is :math:`m = \min_k m_k` and :math:`x = (m - z)_+`, :math:`\theta = \max_t v_t - m`: one
+sort, one cumulative sum and one minimum, with no gather and no data-dependent branch, for
+every size (:math:`T = 1` gives :math:`m = 1`, :math:`x = 1` exactly). This is what lets the
+same code run batched on NumPy arrays and PyTorch tensors (CPU or CUDA) without a host
 synchronisation.
 """
 
@@ -16,10 +19,9 @@ from __future__ import annotations
 import operator
 from typing import Any
 
-import numpy as np
-
-from .._utils.array import Array, device_of, namespace
+from .._utils.array import Array
 from .._utils.validation import check_array
+from ._ops import _NUMPY, Ops, ops_of
 
 __all__ = ["project_simplex"]
 
@@ -34,47 +36,39 @@ def _normalize_axis(axis: Any, ndim: int) -> int:
     return ax % ndim
 
 
-def _project_last(xp: Any, v: Array) -> tuple[Array, Array, Array]:
-    """The projection along the last axis, its threshold relative to the maximum and the
-    maximum (both of shape ``(..., 1)``; the threshold is their sum).
+def _water_fill(o: Ops, z: Array) -> tuple[Array, Array]:
+    r"""The water-filling along the last axis: ``(x, m)`` with :math:`x = (m - z)_+`,
+    :math:`\mathbf 1^\top x = 1`, for ``z`` whose smallest entry is 0 (distances below the
+    maximum); ``m`` has shape ``(..., 1)``.
 
-    The one implementation of the sort-threshold formula: every namespace (NumPy included)
-    runs this code. Sizes 1 and 2 (static shapes, not data) use their closed forms.
+    The one implementation of the sort-threshold formula: the projection and the exact
+    aggregation (every namespace, NumPy included) run this code, seven array operations.
     """
-    T = v.shape[-1]
-    vmax = xp.max(v, axis=-1, keepdims=True)
-    if T == 1:
-        return xp.ones_like(v), xp.full_like(v, -1.0), vmax
-    if T == 2:
-        a = xp.clip(0.5 * (v[..., :1] - v[..., 1:] + 1.0), 0.0, 1.0)
-        theta = xp.maximum(0.5 * (v[..., :1] + v[..., 1:] - 1.0) - vmax, xp.full_like(a, -1.0))
-        return xp.concat((a, 1.0 - a), axis=-1), theta, vmax
-    y = v - vmax  # shift invariance: keeps the relevant entries in [-1, 0]
-    u = xp.sort(y, axis=-1, descending=True)
-    css = xp.cumulative_sum(u, axis=-1) - 1.0
-    k = xp.arange(1, T + 1, dtype=v.dtype, device=device_of(v))
-    theta = xp.max(css / k, axis=-1, keepdims=True)
-    x = y - theta
-    return xp.where(x > 0.0, x, 0.0), theta, vmax
+    m = o.amin((o.cumsum(o.sort(z)) + 1.0) / o.counts(z))
+    return o.relu(m - z), m
 
 
-def _prepare(v: Any, name: str, check_finite: bool) -> tuple[Any, Any]:
-    """Validate ``v``; return (array, namespace) with a floating dtype."""
-    if isinstance(v, np.ndarray) or not hasattr(v, "dtype"):
-        arr = np.asarray(v) if isinstance(v, np.ndarray) else v
-        arr = check_array(arr, name, min_ndim=1, finite=False)
-        if not np.issubdtype(arr.dtype, np.floating):
-            arr = arr.astype(np.float64)
-        if check_finite and not np.isfinite(arr).all():
-            if np.isnan(arr).any():
-                raise ValueError(f"{name} contains NaN")
-            raise ValueError(f"{name} contains inf")
-        return arr, namespace(arr)
-    arr = check_array(v, name, min_ndim=1, finite=check_finite)
-    xp = namespace(arr)
-    if not xp.isdtype(arr.dtype, "real floating"):
-        arr = xp.astype(arr, xp.float64)
-    return arr, xp
+def _project_last(o: Ops, v: Array) -> Array:
+    """The projection of ``v`` onto the simplex along the last axis."""
+    return _water_fill(o, o.amax(v) - v)[0]
+
+
+def _prepare(v: Any, name: str, check_finite: bool) -> tuple[Any, Ops]:
+    """Validate ``v``; return (array, operations) with a floating dtype. A floating array of
+    at least one dimension and one entry is taken as is (no copy, no conversion)."""
+    if hasattr(v, "dtype") and hasattr(v, "shape"):
+        o = ops_of(v)
+        if not (o.is_float(v) and v.ndim >= 1 and 0 not in v.shape):
+            v = check_array(v, name, min_ndim=1, finite=False)
+            if not o.is_float(v):
+                v = o.astype(v, o.xp.float64)
+    else:  # lists and other sequences: a float64 NumPy array
+        v = check_array(v, name, min_ndim=1, finite=False)
+        o = _NUMPY
+    if check_finite and not o.all_finite(v):
+        raise ValueError(f"{name} contains NaN" if bool(o.xp.any(o.xp.isnan(v))) else
+                         f"{name} contains inf")
+    return v, o
 
 
 def project_simplex(v: Array, *, axis: int = -1, check_finite: bool = True) -> Array:
@@ -89,12 +83,12 @@ def project_simplex(v: Array, *, axis: int = -1, check_finite: bool = True) -> A
 
     whose solution is :math:`x_t = (v_t - \theta)_+` with
     :math:`\theta = \max_k \big(\sum_{i \le k} u_i - 1\big)/k`, :math:`u` the entries of
-    :math:`v` sorted in decreasing order. Size 2 uses the closed form
-    :math:`x_1 = \mathrm{clip}\big((v_1 - v_2 + 1)/2, 0, 1\big)`, size 1 returns 1. The input is
-    shifted by its maximum first (the projection is invariant to adding a constant), so entries
-    of magnitude :math:`10^{8}` or more are handled without cancellation.
+    :math:`v` sorted in decreasing order (every size, 1 and 2 included, uses this formula). The
+    input is shifted by its maximum first (the projection is invariant to adding a constant),
+    so entries of magnitude :math:`10^{8}` or more are handled without cancellation.
 
-    Cost: :math:`O(T \log T)` per slice (one sort and one cumulative sum), fully vectorised
+    Cost: :math:`O(T \log T)` per slice (one sort, one cumulative sum, nine array operations
+    in all), fully vectorised
     over the leading axes. The computation is written against the Python array API: PyTorch
     tensors (CPU or CUDA) stay on their device, with no data-dependent host synchronisation
     except the optional finiteness check.
@@ -133,7 +127,7 @@ def project_simplex(v: Array, *, axis: int = -1, check_finite: bool = True) -> A
     >>> from fairmt_opt import project_simplex
     >>> project_simplex(np.array([0.5, 0.2, -0.3]))
     array([0.65, 0.35, 0.  ])
-    >>> project_simplex(np.array([[3.0, 0.0], [0.2, 0.4]]))  # batched; size-2 closed form
+    >>> project_simplex(np.array([[3.0, 0.0], [0.2, 0.4]]))  # batched
     array([[1. , 0. ],
            [0.4, 0.6]])
 
@@ -144,9 +138,10 @@ def project_simplex(v: Array, *, axis: int = -1, check_finite: bool = True) -> A
     >>> bool(np.allclose(project_simplex(v), reference.project_simplex(v).x, atol=1e-7))
     True
     """
-    arr, xp = _prepare(v, "v", check_finite)
+    arr, o = _prepare(v, "v", check_finite)
     ax = _normalize_axis(axis, arr.ndim)
     last = arr.ndim - 1
     if ax == last:
-        return _project_last(xp, arr)[0]
-    return xp.moveaxis(_project_last(xp, xp.moveaxis(arr, ax, last))[0], last, ax)
+        return _project_last(o, arr)
+    xp = o.xp
+    return xp.moveaxis(_project_last(o, xp.moveaxis(arr, ax, last)), last, ax)

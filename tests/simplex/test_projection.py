@@ -95,12 +95,14 @@ def test_shift_invariance_and_idempotence(v: np.ndarray, shift: float) -> None:
     np.testing.assert_allclose(project_simplex(x), x, atol=1e-15)
 
 
-def test_small_sizes_closed_forms() -> None:
+def test_small_sizes_exact() -> None:
+    """Sizes 1 and 2 run the general formula; their solutions come out exactly."""
     np.testing.assert_array_equal(project_simplex(np.array([-7.0])), [1.0])
     np.testing.assert_array_equal(project_simplex(np.array([[3.0], [-1e9]])), [[1.0], [1.0]])
     v = np.array([[0.2, 0.4], [5.0, 0.0], [0.0, 5.0], [1.0, 1.0]])
     np.testing.assert_allclose(project_simplex(v), [[0.4, 0.6], [1, 0], [0, 1], [0.5, 0.5]])
-    for row in v:  # the size-2 closed form agrees with the generic sort-based formula
+    np.testing.assert_array_equal(project_simplex(v[1:]), [[1, 0], [0, 1], [0.5, 0.5]])
+    for row in v:  # a third entry far below changes nothing
         padded = np.append(row, -1e9)  # a third entry far below: zero weight
         np.testing.assert_allclose(project_simplex(padded)[:2], project_simplex(row), atol=1e-15)
 
