@@ -415,3 +415,39 @@ def test_python_path_records_its_steps() -> None:
     with _python_only():
         res, trace = _traced(np.diag([1.0, 2.0, 4.0]))
     assert res.success and res.nit == 0 and trace == [(0, 1, 2)]
+
+
+def test_ill_conditioned_k_rebuilds_and_refinement_steps_are_bounded(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ill-conditioned K (the Python reference, whose steps the kernel takes): the KKT inverse
+    is rebuilt about once per max(60, |F|) updates, not again at every update once a rebuild
+    was refused; block pivoting gives up at its first slow step; the proximal refinement stops
+    within a few steps once its gap is within 5 tol. Every answer is certified."""
+    from fairmt_opt.qp import _active_set
+
+    counts = {"inverse": 0, "block": 0}
+    inverse, block = _active_set._kkt_inverse, _active_set._solve_on
+
+    def count_inverse(*args: Any) -> Any:
+        counts["inverse"] += 1
+        return inverse(*args)
+
+    def count_block(*args: Any) -> Any:
+        counts["block"] += 1
+        return block(*args)
+
+    monkeypatch.setattr(_active_set, "_kkt_inverse", count_inverse)
+    monkeypatch.setattr(_active_set, "_solve_on", count_block)
+    rng = np.random.default_rng(2104)
+    with _python_only():
+        for T in (80, 200):
+            for _ in range(2):
+                counts.update(inverse=0, block=0)
+                K, b = _instance(rng, T, "ill")
+                res = solve_simplex_qp(K, b)
+                assert res.success and certify_simplex_qp(K, b, res.x).ok
+                assert counts["inverse"] <= 6 + res.nit // 60, (counts, res.nit)
+                assert counts["block"] <= 3, counts
+                if "proximal-point steps" in res.message:
+                    outer = int(res.message.split(" proximal-point steps")[0].split()[-1])
+                    assert outer <= 60, res.message
