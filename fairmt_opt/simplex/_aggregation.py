@@ -206,10 +206,10 @@ def _exact(o: Ops, psi: Array, mu: float, present: Array | None) -> AggregationR
     with np.errstate(over="ignore", invalid="ignore"):  # (max - psi) / mu beyond the range
         if present is None:
             pmax = o.amax(p)
-            w, level = _water_fill(o, (pmax - p) / mu)
+            w, level = _water_fill(o, (pmax - p) / o.const(mu, p))
         else:  # no present entry: pmax = -inf, but then every entry is replaced
             pmax = o.amax(o.where(present, p, -math.inf))
-            w, level = _water_fill(o, o.where(present, (pmax - p) / mu, 2.0))
+            w, level = _water_fill(o, o.where(present, (pmax - p) / o.const(mu, p), 2.0))
             w = o.where(present, w, 0.0)
     res = object.__new__(AggregationResult)
     res.__dict__ = {**_EXACT_FIELDS, "weights": w,

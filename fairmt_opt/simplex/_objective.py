@@ -58,8 +58,8 @@ def check_mu(mu: Any) -> float:
 def _centre(o: Ops, m: Array | None, T: int, w: Array) -> Array:
     """``w - c`` on the present entries, 0 elsewhere (every row with nothing present)."""
     if m is None:
-        return w - 1.0 / T
-    c = 1.0 / o.ksum(o.astype(m, w.dtype))  # inf where nothing is present: discarded
+        return w - o.const(1.0 / T, w)
+    c = o.recip(o.count(m, w))  # inf where nothing is present: discarded
     return o.where(m, w - c, 0.0)
 
 
@@ -67,8 +67,7 @@ def _pmax(o: Ops, p: Array, m: Array | None) -> Array:
     r""":math:`\max_{t\in P} \psi_t` (shape ``(..., 1)``), 0 where nothing is present."""
     if m is None:
         return o.amax(p)
-    pmax = o.amax(o.where(m, p, -math.inf))
-    return o.where(pmax > -math.inf, pmax, 0.0)
+    return o.or_zero(o.amax(o.where(m, p, -math.inf)))
 
 
 def _value(xp: Any, psi: Array, w: Array, mu: float, m: Array | None) -> Array:
@@ -83,9 +82,9 @@ def _value(xp: Any, psi: Array, w: Array, mu: float, m: Array | None) -> Array:
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # discarded entries
         dw = _centre(o, m, psi.shape[-1], w)
         pmax = _pmax(o, o.detach(psi), m)
-        keep = w != 0.0 if m is None else m & (w != 0.0)
-        terms = o.where(keep, w * (psi - pmax), 0.0)  # absent: nothing, even if NaN
-        return pmax[..., 0] + (o.sum(terms) - (0.5 * mu) * o.dot(dw, dw))
+        keep = o.nonzero(w) if m is None else m & o.nonzero(w)
+        d = o.where(keep, psi - pmax, 0.0)  # absent or no weight: nothing, even if NaN
+        return pmax[..., 0] + (o.dot(w, d) - o.const(0.5 * mu, dw) * o.dot(dw, dw))
 
 
 def _gap(xp: Any, psi: Array, w: Array, mu: float, m: Array | None) -> Array:
@@ -94,12 +93,12 @@ def _gap(xp: Any, psi: Array, w: Array, mu: float, m: Array | None) -> Array:
     :math:`g = -\infty` (a centred entry beyond the floating range)."""
     o = as_ops(xp)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # discarded entries
-        g = (psi - _pmax(o, psi, m)) - mu * _centre(o, m, psi.shape[-1], w)
+        g = (psi - _pmax(o, psi, m)) - o.const(mu, w) * _centre(o, m, psi.shape[-1], w)
         if m is None:
-            return o.max(g) - o.sum(o.where(w != 0.0, w * g, 0.0))
+            return o.max(g) - o.dot(w, o.where(o.nonzero(w), g, 0.0))
         g = o.where(m, g, -math.inf)
         gmax = o.max(g)
-        wg = o.sum(o.where(m & (w != 0.0), w * g, 0.0))
+        wg = o.dot(w, o.where(m & o.nonzero(w), g, 0.0))
         return o.where(gmax > -math.inf, gmax - wg, 0.0)
 
 

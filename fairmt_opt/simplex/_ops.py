@@ -13,6 +13,7 @@ vector of a few dozen entries). No operation reads data back to the host except
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -74,6 +75,28 @@ class Ops:
     def any(self, m: Array) -> Array:
         """Logical or along the last axis, which is dropped."""
         return self.xp.any(m, axis=-1)
+
+    def count(self, m: Array, like: Array) -> Array:
+        """The number of true entries of the bool ``m`` along the last axis, kept as an axis
+        of size 1, in the floating dtype of ``like``."""
+        return self.xp.sum(self.xp.astype(m, like.dtype), axis=-1, keepdims=True)
+
+    def recip(self, x: Array) -> Array:
+        """``1 / x`` elementwise."""
+        return 1.0 / x
+
+    def nonzero(self, x: Array) -> Array:
+        """``x != 0`` elementwise (true for NaN)."""
+        return x != 0.0
+
+    def or_zero(self, x: Array) -> Array:
+        """``x`` where ``x > -inf``, 0 elsewhere (for NaN and ``-inf``)."""
+        return self.where(x > -math.inf, x, 0.0)
+
+    def const(self, value: float, like: Array) -> Any:
+        """The number ``value`` as an operand next to ``like`` (a Python float, or a cached
+        0-d array of the dtype and device of ``like`` where that is cheaper)."""
+        return value
 
     def astype(self, x: Array, dtype: Any) -> Array:
         return self.xp.astype(x, dtype)
@@ -153,6 +176,12 @@ class _NumpyOps(Ops):
     def any(self, m: Array) -> Array:
         return np.logical_or.reduce(m, -1)
 
+    def count(self, m: Array, like: Array) -> Array:
+        return np.add.reduce(m, -1, dtype=like.dtype, keepdims=True)
+
+    def or_zero(self, x: Array) -> Array:
+        return np.where(x > -math.inf, x, 0.0)
+
     def astype(self, x: Array, dtype: Any) -> Array:
         return x.astype(dtype)
 
@@ -187,6 +216,7 @@ class _TorchOps(Ops):
         import torch
 
         self.torch = torch
+        self._c: dict[Any, Array] = {}
 
     def amax(self, x: Array) -> Array:
         return x.amax(-1, keepdim=True)
@@ -216,10 +246,35 @@ class _TorchOps(Ops):
         return x.clamp_min(0.0)
 
     def where(self, c: Array, x: Array, s: float) -> Array:
-        return self.torch.where(c, x, s)
+        return self.torch.where(c, x, self.const(s, x))
 
     def any(self, m: Array) -> Array:
         return m.any(-1)
+
+    def count(self, m: Array, like: Array) -> Array:
+        return m.sum(-1, keepdim=True, dtype=like.dtype)
+
+    def recip(self, x: Array) -> Array:
+        return x.reciprocal()
+
+    def nonzero(self, x: Array) -> Array:
+        return x.bool()
+
+    def or_zero(self, x: Array) -> Array:
+        return self.torch.nan_to_num(x, 0.0, math.inf, 0.0)
+
+    def const(self, value: float, like: Array) -> Any:
+        # a Python number costs a conversion to a tensor in every operation; a 0-d tensor
+        # made by a fill (no copy from the host) is reused instead
+        key = (value, like.dtype, like.device)
+        c = self._c.get(key)
+        if c is None:
+            if len(self._c) > 256:
+                self._c.clear()
+            with self.torch.inference_mode(False):
+                c = self._c[key] = self.torch.full((), value, dtype=like.dtype,
+                                                   device=like.device)
+        return c
 
     def astype(self, x: Array, dtype: Any) -> Array:
         return x.to(dtype)

@@ -44,7 +44,7 @@ def _water_fill(o: Ops, z: Array) -> tuple[Array, Array]:
     The one implementation of the sort-threshold formula: the projection and the exact
     aggregation (every namespace, NumPy included) run this code, seven array operations.
     """
-    m = o.amin((o.cumsum(o.sort(z)) + 1.0) / o.counts(z))
+    m = o.amin((o.cumsum(o.sort(z)) + o.const(1.0, z)) / o.counts(z))
     return o.relu(m - z), m
 
 
