@@ -55,12 +55,14 @@ def _lazy_data(res: AggregationResult) -> _LazyData:
 
 def _value_of(res: AggregationResult) -> Any:
     d = _lazy_data(res)
-    return _scalar(_value(d.ops, d.psi, res.weights, d.mu, d.present))
+    pmax = None if d.level is None else d.level[1]
+    return _scalar(_value(d.ops, d.psi, res.weights, d.mu, d.present, pmax))
 
 
 def _gap_of(res: AggregationResult) -> Any:
     d = _lazy_data(res)
-    return _scalar(_gap(d.ops, d.ops.detach(d.psi), res.weights, d.mu, d.present))
+    pmax = None if d.level is None else d.level[1]
+    return _scalar(_gap(d.ops, d.ops.detach(d.psi), res.weights, d.mu, d.present, pmax))
 
 
 def _threshold_of(res: AggregationResult) -> Any:
@@ -198,18 +200,19 @@ def _check_present_finite(o: Ops, arr: Array, present: Array | None) -> None:
 def _exact(o: Ops, psi: Array, mu: float, present: Array | None) -> AggregationResult:
     r"""Water-filling :math:`w^* = \Pi_\Delta(\psi/\mu)` by the one water-filling routine
     on :math:`z = (\max\psi - \psi)/\mu`, batched, with no host synchronisation: ten array
-    operations. Absent entries get :math:`z = 2`, above the water level (:math:`m \le 1`),
-    so they get weight exactly 0; the mask then zeroes the weights of a row with nothing
-    present (three more operations in all). Only ``weights`` is formed here; the other
-    fields are computed from the stored level on first access."""
+    operations. Absent entries are read as :math:`-\infty`, so :math:`z = +\infty`, above
+    the water level: weight exactly 0; the mask then zeroes the weights of a row with nothing
+    present (two more operations in all). Only ``weights`` is formed here; the other fields
+    are computed from the stored level and maximum on first access."""
     p = o.detach(psi)
     with np.errstate(over="ignore", invalid="ignore"):  # (max - psi) / mu beyond the range
         if present is None:
             pmax = o.amax(p)
             w, level = _water_fill(o, (pmax - p) / o.const(mu, p))
-        else:  # no present entry: pmax = -inf, but then every entry is replaced
-            pmax = o.amax(o.where(present, p, -math.inf))
-            w, level = _water_fill(o, o.where(present, (pmax - p) / o.const(mu, p), 2.0))
+        else:  # absent: z = +inf; nothing present: pmax = -inf, z = NaN, then w = 0
+            pm = o.where(present, p, -math.inf)
+            pmax = o.amax(pm)
+            w, level = _water_fill(o, (pmax - pm) / o.const(mu, p))
             w = o.where(present, w, 0.0)
     res = object.__new__(AggregationResult)
     res.__dict__ = {**_EXACT_FIELDS, "weights": w,
@@ -354,7 +357,7 @@ def aggregate_violations(
     Notes
     -----
     Cost: ``exact`` :math:`O(T \log T)` per vector (ten array operations, the mask adds
-    three); the Frank–Wolfe methods :math:`O(T)` per iteration. Every result can be
+    two); the Frank–Wolfe methods :math:`O(T)` per iteration. Every result can be
     checked independently with :func:`certify_aggregation`. In a training loop on tensors:
     ``res = aggregate_violations(psi.detach(), mu, present=present, check_finite=False)``
     then ``phi = aggregation_value(psi, res.weights, mu, present=present)``.

@@ -63,37 +63,42 @@ def _centre(o: Ops, m: Array | None, T: int, w: Array) -> Array:
     return o.where(m, w - c, 0.0)
 
 
-def _pmax(o: Ops, p: Array, m: Array | None) -> Array:
-    r""":math:`\max_{t\in P} \psi_t` (shape ``(..., 1)``), 0 where nothing is present."""
-    if m is None:
-        return o.amax(p)
-    return o.or_zero(o.amax(o.where(m, p, -math.inf)))
+def _pmax(o: Ops, p: Array, m: Array | None, pmax: Array | None = None) -> Array:
+    r""":math:`\max_{t\in P} \psi_t` (shape ``(..., 1)``), 0 where nothing is present;
+    ``pmax`` is that maximum if already known (``-inf`` where nothing is present)."""
+    if pmax is None:
+        pmax = o.amax(p if m is None else o.where(m, p, -math.inf))
+    return pmax if m is None else o.or_zero(pmax)
 
 
-def _value(xp: Any, psi: Array, w: Array, mu: float, m: Array | None) -> Array:
+def _value(xp: Any, psi: Array, w: Array, mu: float, m: Array | None,
+           pmax: Array | None = None) -> Array:
     r""":math:`f(w)` along the last axis (no validation), evaluated as
     :math:`\bar\psi + \sum_t w_t(\psi_t - \bar\psi) - \tfrac{\mu}{2}\|w - c\|^2` with
     :math:`\bar\psi = \max_{t\in P}\psi_t` held fixed (detached): equal to
     :math:`w^\top\psi - \tfrac{\mu}{2}\|w - c\|^2` on the simplex, free of the round-off of
     a large common offset, and with gradient exactly ``w`` with respect to ``psi``. Entries
     of zero weight add nothing (even where :math:`\psi_t - \bar\psi` overflows). ``xp`` is an
-    array namespace (``numpy`` itself included) or an :class:`~._ops.Ops`."""
+    array namespace (``numpy`` itself included) or an :class:`~._ops.Ops`; ``pmax`` the
+    maximum of the present entries of ``psi`` if already known."""
     o = as_ops(xp)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # discarded entries
         dw = _centre(o, m, psi.shape[-1], w)
-        pmax = _pmax(o, o.detach(psi), m)
+        pmax = _pmax(o, o.detach(psi), m, pmax)
         keep = o.nonzero(w) if m is None else m & o.nonzero(w)
         d = o.where(keep, psi - pmax, 0.0)  # absent or no weight: nothing, even if NaN
         return pmax[..., 0] + (o.dot(w, d) - o.const(0.5 * mu, dw) * o.dot(dw, dw))
 
 
-def _gap(xp: Any, psi: Array, w: Array, mu: float, m: Array | None) -> Array:
+def _gap(xp: Any, psi: Array, w: Array, mu: float, m: Array | None,
+         pmax: Array | None = None) -> Array:
     r"""The Frank–Wolfe gap at ``w`` along the last axis, on the centred ``psi`` (no
     validation). Entries with zero weight add nothing to :math:`w^\top g`, even where
-    :math:`g = -\infty` (a centred entry beyond the floating range)."""
+    :math:`g = -\infty` (a centred entry beyond the floating range). ``pmax`` as for
+    :func:`_value`."""
     o = as_ops(xp)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # discarded entries
-        g = (psi - _pmax(o, psi, m)) - o.const(mu, w) * _centre(o, m, psi.shape[-1], w)
+        g = (psi - _pmax(o, psi, m, pmax)) - o.const(mu, w) * _centre(o, m, psi.shape[-1], w)
         if m is None:
             return o.max(g) - o.dot(w, o.where(o.nonzero(w), g, 0.0))
         g = o.where(m, g, -math.inf)
