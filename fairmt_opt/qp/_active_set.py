@@ -325,9 +325,10 @@ def _primal(
                 _record(trace, F)
         if updates >= max(_REFRESH, F.size):  # O(|F|^3) rebuild, amortised over |F| updates
             Nf = _kkt_inverse(K, F)
-            if Nf is not None:
-                N = Nf
-            updates = 0  # a refused rebuild (M_F numerically singular) waits as long again
+            if Nf is None:  # M_F numerically singular: the proximal refinement takes over
+                return x, nit, 1, "stopped: working set numerically singular", F, N, updates
+            N = Nf
+            updates = 0
 
 
 def _solve_on(K: np.ndarray, b: np.ndarray, F: np.ndarray) -> np.ndarray | None:

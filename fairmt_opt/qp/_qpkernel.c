@@ -692,9 +692,9 @@ static int active_set_qp(ws_t *W, double *x, double tol, int max_iter, const int
         }
         rec_mask(W, inF);
         if (updates >= (W->k > FQP_REFRESH ? W->k : FQP_REFRESH)) {
-            /* O(|F|^3) rebuild amortised over |F| updates; a refused one (M_F numerically
-             * singular) waits as long again */
-            kkt_inverse(W, F, W->k);
+            /* O(|F|^3) rebuild amortised over |F| updates; refused (M_F numerically
+             * singular): the proximal refinement takes over */
+            if (kkt_inverse(W, F, W->k) != 0) FQP_RET(2);
             updates = 0;
             zok = 0;
         }
