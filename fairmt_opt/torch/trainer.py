@@ -7,15 +7,12 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import hashlib
 import math
 import os
 import pathlib
 import pickle
-import struct
 import tempfile
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -27,6 +24,8 @@ from torch import nn
 from .. import aggregate_violations
 from ..fairness import Task, evaluate_task, soft_violation
 from ..fairness._metrics import MetricReport
+from ._batch import Batch, as_batch
+from ._checkpoint import _decode, _differences, _digest, _encode, _fsync_dir
 from .losses import masked_task_loss
 
 __all__ = ["Batch", "Evaluation", "Trainer", "as_batch"]
@@ -34,110 +33,6 @@ __all__ = ["Batch", "Evaluation", "Trainer", "as_batch"]
 #: what a checkpoint file says it is (checked on load)
 CHECKPOINT_FORMAT = "fairmt_opt.torch.Trainer"
 CHECKPOINT_VERSION = 1
-
-
-def _rows(a: Any) -> int | None:
-    shape = getattr(a, "shape", None)
-    if shape is None or len(shape) == 0:
-        return None
-    return int(shape[0])
-
-
-@dataclass(repr=False)
-class Batch:
-    """Tensors of a split or a minibatch: inputs ``X`` (N, ...), one target tensor per task,
-    the ``(N, T)`` bool label ``mask`` and the ``(N,)`` group ids.
-
-    Every target, the mask and the groups must have one row per input (checked here, with a
-    ``ValueError`` that names the array and the sizes).
-
-    >>> Batch(torch.zeros(4, 2), (torch.zeros(3),), torch.ones(4, 1, dtype=torch.bool),
-    ...       torch.zeros(4, dtype=torch.long))
-    Traceback (most recent call last):
-    ...
-    ValueError: targets[0] has 3 rows but X has 4: every target, mask and group array needs one row per input
-    """  # noqa: E501
-
-    X: torch.Tensor
-    targets: tuple[torch.Tensor, ...]
-    mask: torch.Tensor
-    groups: torch.Tensor
-
-    def __post_init__(self) -> None:
-        self.targets = tuple(self.targets)
-        _check_rows(self.X, self.targets, self.mask, self.groups)
-
-    def __len__(self) -> int:
-        return int(self.X.shape[0])
-
-    def take(self, index: torch.Tensor) -> Batch:
-        """The rows ``index``."""
-        return Batch(self.X[index], tuple(y[index] for y in self.targets), self.mask[index],
-                     self.groups[index])
-
-    def __repr__(self) -> str:
-        return f"Batch(n={len(self)}, T={len(self.targets)}, device={self.X.device})"
-
-
-def _check_rows(X: Any, targets: Sequence[Any], mask: Any, groups: Any) -> None:
-    n = _rows(X)
-    if n is None:
-        raise ValueError(f"X must have one row per sample (at least one dimension), got "
-                         f"shape {tuple(getattr(X, 'shape', ()))}")
-    arrays = [(f"targets[{t}]", y) for t, y in enumerate(targets)]
-    arrays += [("mask", mask), ("groups", groups)]
-    for name, a in arrays:
-        r = _rows(a)
-        if r is None:
-            raise ValueError(f"{name} must be an array with one row per input ({n} rows), got "
-                             f"shape {tuple(getattr(a, 'shape', ()))}")
-        if r != n:
-            raise ValueError(f"{name} has {r} rows but X has {n}: every target, mask and "
-                             "group array needs one row per input")
-    mshape = tuple(mask.shape)
-    if len(mshape) != 2 or mshape[1] != len(targets):
-        raise ValueError(f"mask must have shape (N, T) = ({n}, {len(targets)}) (one column per "
-                         f"target), got {mshape}")
-    if len(tuple(groups.shape)) != 1:
-        raise ValueError(f"groups must have shape (N,) = ({n},), got {tuple(groups.shape)}")
-
-
-def _tensor(a: Any, device: Any, dtype: torch.dtype | None = None) -> torch.Tensor:
-    t = a if isinstance(a, torch.Tensor) else torch.as_tensor(np.asarray(a))
-    return t.to(device=device, dtype=dtype) if dtype is not None else t.to(device)
-
-
-def as_batch(data: Any, *, device: Any = "cpu", dtype: torch.dtype = torch.float32,
-             tasks: Sequence[Task] | None = None) -> Batch:
-    """Tensors on ``device`` from any object with attributes ``X``, ``targets``, ``mask`` and
-    ``groups`` (NumPy arrays or tensors), e.g. a dataset split. ``X`` takes ``dtype``. Without
-    ``tasks``, float targets take ``dtype`` and integer targets stay integer; with ``tasks``,
-    classification targets become ``long`` and the others ``dtype``. The row counts are
-    checked (one row per input in every target, the mask and the groups).
-
-    >>> import numpy as np
-    >>> from types import SimpleNamespace
-    >>> s = SimpleNamespace(X=np.zeros((4, 2)), targets=(np.array([0, 1, 1, 0]),),
-    ...                     mask=np.ones((4, 1), bool), groups=np.array([0, 1, 0, 1]))
-    >>> as_batch(s)
-    Batch(n=4, T=1, device=cpu)
-    """
-    targets = tuple(data.targets)
-    _check_rows(data.X, targets, data.mask, data.groups)
-    if tasks is not None and len(tasks) != len(targets):
-        raise ValueError(f"the data has {len(targets)} target arrays but the method has "
-                         f"{len(tasks)} tasks")
-    X = _tensor(data.X, device, dtype)
-    ys = []
-    for t, y in enumerate(targets):
-        yt = _tensor(y, device)
-        if tasks is not None:
-            ys.append(yt.to(torch.long) if tasks[t].kind == "classification" else yt.to(dtype))
-        else:
-            ys.append(yt.to(dtype) if yt.dtype.is_floating_point else yt)
-    mask = _tensor(data.mask, device).to(torch.bool)
-    groups = _tensor(data.groups, device).to(torch.long)
-    return Batch(X, tuple(ys), mask, groups)
 
 
 def _host(a: Any) -> np.ndarray:
@@ -179,113 +74,6 @@ class Evaluation:
 
 
 # ---------------------------------------------------------------------- checkpoint encoding
-
-_NUMPY_TAG = "__numpy__"
-_PLAIN = (str, int, float, bool, complex, type(None), torch.dtype, torch.device, torch.Size)
-
-
-def _encode(x: Any, where: str) -> Any:
-    """Plain containers of tensors, numbers and strings (what ``weights_only`` loads): NumPy
-    arrays and scalars become tagged tensors, anything else is refused."""
-    if isinstance(x, torch.Tensor):
-        return x.detach()
-    if isinstance(x, np.ndarray | np.generic):
-        a = np.asarray(x)
-        if a.dtype == object or a.dtype.kind not in "biufc":
-            raise TypeError(f"cannot checkpoint {where}: NumPy dtype {a.dtype} (numbers only)")
-        out: dict[str, Any] = {_NUMPY_TAG: torch.from_numpy(np.array(a, copy=True))}
-        if isinstance(x, np.generic):
-            out["scalar"] = True
-        return out
-    if isinstance(x, _PLAIN):
-        return x
-    if isinstance(x, OrderedDict):
-        return OrderedDict((k, _encode(v, f"{where}[{k!r}]")) for k, v in x.items())
-    if isinstance(x, Mapping):
-        if _NUMPY_TAG in x:
-            raise TypeError(f"cannot checkpoint {where}: the key {_NUMPY_TAG!r} is reserved")
-        return {k: _encode(v, f"{where}[{k!r}]") for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        items = [_encode(v, f"{where}[{i}]") for i, v in enumerate(x)]
-        return items if isinstance(x, list) else tuple(items)
-    raise TypeError(f"cannot checkpoint {where}: a {type(x).__name__} (a checkpoint holds "
-                    "tensors, NumPy arrays, numbers, strings, None, lists and dicts only)")
-
-
-def _decode(x: Any) -> Any:
-    if isinstance(x, dict) and _NUMPY_TAG in x:
-        a = x[_NUMPY_TAG].numpy().copy()
-        return a[()] if x.get("scalar") else a
-    if isinstance(x, OrderedDict):
-        return OrderedDict((k, _decode(v)) for k, v in x.items())
-    if isinstance(x, dict):
-        return {k: _decode(v) for k, v in x.items()}
-    if isinstance(x, list):
-        return [_decode(v) for v in x]
-    if isinstance(x, tuple):
-        return tuple(_decode(v) for v in x)
-    return x
-
-
-def _digest(x: Any) -> str:
-    """A checksum of an encoded state: its structure, every number and every tensor's bytes
-    (a zip archive does not protect the tensor data, so a flipped byte would load silently).
-    """
-    h = hashlib.blake2b(digest_size=20)
-
-    def walk(v: Any) -> None:
-        if isinstance(v, torch.Tensor):
-            t = v.detach().cpu().contiguous()
-            h.update(f"T{t.dtype}{tuple(t.shape)}".encode())
-            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
-        elif isinstance(v, Mapping):
-            h.update(f"D{len(v)}".encode())
-            for k, e in v.items():
-                walk(k)
-                walk(e)
-        elif isinstance(v, list | tuple):
-            h.update(f"{type(v).__name__[0]}{len(v)}".encode())
-            for e in v:
-                walk(e)
-        elif isinstance(v, float):
-            h.update(b"f" + struct.pack("<d", v))
-        else:
-            h.update(f"{type(v).__name__}:{v!r}".encode())
-
-    walk(x)
-    return h.hexdigest()
-
-
-def _fsync_dir(folder: pathlib.Path) -> None:
-    with contextlib.suppress(OSError):  # not every platform or file system allows it
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def _plain(v: Any) -> Any:
-    """Tuples as lists (a configuration compares equal through a save and a load)."""
-    if isinstance(v, list | tuple):
-        return [_plain(e) for e in v]
-    return v
-
-
-def _differences(saved: Any, current: Any, where: str) -> list[str]:
-    if isinstance(saved, dict) and isinstance(current, dict):
-        out = []
-        for k in sorted(set(saved) | set(current), key=str):
-            if k not in saved or k not in current:
-                out.append(f"{where}.{k}: checkpoint {saved.get(k, '(absent)')!r}, "
-                           f"this trainer {current.get(k, '(absent)')!r}")
-            else:
-                out += _differences(saved[k], current[k], f"{where}.{k}")
-        return out
-    if _plain(saved) != _plain(current):
-        return [f"{where}: checkpoint {saved!r}, this trainer {current!r}"]
-    return []
-
 
 class Trainer:
     r"""Train a shared encoder and task heads with any method of :func:`make_method`.
