@@ -2,8 +2,10 @@ r"""Solvers for the simplex QP
 :math:`\min_{\alpha\in\Delta} \tfrac12\alpha^\top K\alpha + b^\top\alpha`.
 
 One public entry point, :func:`solve_simplex_qp`, dispatching to private modules: the exact
-active-set method (``_qp_active_set``), the Frank–Wolfe family (``_qp_frank_wolfe``), the batched
-accelerated projected gradient (``_qp_apg``), and external backends (cvxpy, daqp, proxsuite).
+active-set method (``_active_set``, and the compiled kernel of the same algorithm loaded by
+``_kernel``), the Frank–Wolfe family (``_frank_wolfe``), the batched accelerated projected
+gradient (``_apg``) and the external backends (``_backends``: cvxpy, daqp, proxsuite); the
+result object lives in ``_result``.
 """
 
 from __future__ import annotations
@@ -15,12 +17,14 @@ from typing import Any, Literal, cast, get_args
 
 import numpy as np
 
-from .._utils.array import from_numpy, is_numpy, is_torch, namespace, to_numpy
+from .._utils.array import from_numpy, is_torch, namespace, to_numpy
 from .._utils.validation import check_array, check_int, check_same_device, check_tol
-from ..certificates._qp import KKTResiduals, _eps, _residuals, check_symmetric_psd
+from ..certificates._qp import KKTResiduals, _eps, check_symmetric_psd
 from . import _kernel as _qp_kernel
 from ._active_set import _RHO, closed_form_t2, solve_active_set
+from ._backends import backend_cvxpy, backend_daqp, backend_proxsuite
 from ._frank_wolfe import frank_wolfe_qp
+from ._result import SimplexQPResult, _kernel_result
 
 __all__ = ["QPMethod", "SimplexQPResult", "solve_simplex_qp"]
 
@@ -56,168 +60,6 @@ def _default_max_iter(method: str, T: int) -> int:
         "daqp": 1000,
         "proxsuite": 1000,
     }[method]
-
-
-def _fmt(v: Any) -> str:
-    if isinstance(v, (float, int, np.floating)):
-        return f"{float(v):.6g}"
-    shape = tuple(getattr(v, "shape", ()))
-    return f"<array shape={shape}>" if shape else repr(v)
-
-
-class SimplexQPResult:
-    r"""Result of :func:`solve_simplex_qp`.
-
-    Attributes
-    ----------
-    x : array, shape (T,) or (..., T) for ``apg``
-        The solution, in the caller's array type, device and floating dtype.
-    fun : float or array
-        :math:`f(x) = \tfrac12 x^\top K x + b^\top x` (an array of the batch shape for ``apg``).
-    gap : float or array
-        Frank–Wolfe gap :math:`x^\top g - \min_t g_t \ge f(x) - f^\star`, :math:`g = Kx + b`.
-    kkt : KKTResiduals
-        Primal, dual and complementarity residuals (see :func:`certify_simplex_qp`); arrays of
-        the batch shape for ``apg``.
-    nit : int
-        Iterations: working-set changes (block exchanges, additions and removals; 0 when a
-        warm start was already optimal) for ``active_set``, steps
-        (Frank–Wolfe family), the fixed count (``apg``), the backend's count (``daqp``).
-    active_set : array
-        Support of ``x``: sorted int64 NumPy indices for host methods; a boolean array
-        ``x > 0`` of the caller's type for ``apg``.
-    status : int
-        0 converged, 1 iteration limit reached, 2 fixed iteration count run (``apg``: no
-        convergence test, to avoid host synchronisation), 3 backend failure.
-    success : bool
-        ``status in (0, 2)``.
-    message : str
-        Human-readable status.
-    method : str
-        The method used.
-
-    For the host methods ``fun``, ``gap``, ``kkt`` and ``active_set`` are computed on first
-    access from the stored gradient :math:`g = Kx + b` (a few NumPy calls that a training loop
-    reading only ``x`` does not pay for); the result is immutable.
-    """
-
-    __slots__ = ("_active_set", "_fun", "_gap", "_kkt", "_lazy", "message", "method", "nit",
-                 "status", "success", "x")
-    x: Any
-    nit: int
-    status: int
-    success: bool
-    message: str
-    method: str
-    _fun: Any
-    _gap: Any
-    _kkt: KKTResiduals | None
-    _active_set: Any
-    _lazy: tuple[np.ndarray, np.ndarray, float, float] | None
-
-    def __init__(
-        self,
-        *,
-        x: Any,
-        nit: int,
-        status: int,
-        success: bool,
-        message: str,
-        method: str,
-        fun: Any = None,
-        gap: Any = None,
-        kkt: KKTResiduals | None = None,
-        active_set: Any = None,
-        lazy: tuple[np.ndarray, np.ndarray, float, float] | None = None,
-    ) -> None:
-        for name, value in (
-            ("x", x), ("nit", nit), ("status", status), ("success", success),
-            ("message", message), ("method", method), ("_fun", fun), ("_gap", gap),
-            ("_kkt", kkt), ("_active_set", active_set),
-            ("_lazy", lazy),  # (x float64, g = Kx + b, b^T x, data scale): host methods
-        ):
-            object.__setattr__(self, name, value)
-
-    def _evaluate(self) -> None:
-        assert self._lazy is not None
-        xn, g, bx, scale = self._lazy
-        gap, lam, res = _residuals(xn, g, scale)
-        object.__setattr__(self, "_fun", 0.5 * (lam + bx))
-        object.__setattr__(self, "_gap", gap)
-        object.__setattr__(self, "_kkt", res)
-        object.__setattr__(self, "_active_set", np.flatnonzero(xn > 0.0))
-        object.__setattr__(self, "_lazy", None)
-
-    @property
-    def fun(self) -> Any:
-        if self._lazy is not None:
-            self._evaluate()
-        return self._fun
-
-    @property
-    def gap(self) -> Any:
-        if self._lazy is not None:
-            self._evaluate()
-        return self._gap
-
-    @property
-    def kkt(self) -> KKTResiduals:
-        if self._lazy is not None:
-            self._evaluate()
-        assert self._kkt is not None
-        return self._kkt
-
-    @property
-    def active_set(self) -> Any:
-        if self._lazy is not None:
-            self._evaluate()
-        return self._active_set
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError(f"SimplexQPResult is immutable: cannot set {name!r}")
-
-    def __repr__(self) -> str:
-        x = self.x
-        shape = tuple(getattr(x, "shape", ()))
-        if len(shape) == 1 and shape[0] <= 8:
-            xs = np.array2string(to_numpy(x), precision=6, separator=", ")
-        else:
-            xs = f"<array shape={shape}>"
-        act = self.active_set
-        if is_numpy(act) and act.ndim == 1 and act.dtype.kind in "iu" and act.size <= 12:
-            acts = np.array2string(act, separator=", ")
-        else:
-            acts = f"<array shape={tuple(getattr(act, 'shape', ()))}>"
-        return (
-            f"SimplexQPResult(method={self.method!r}, success={self.success}, "
-            f"status={self.status}, message={self.message!r}, fun={_fmt(self.fun)}, "
-            f"gap={_fmt(self.gap)}, nit={self.nit}, x={xs}, active_set={acts}, "
-            f"kkt={self.kkt!r})"
-        )
-
-
-# lean constructor of the kernel's results: slot setters bound once (the lazy fields _fun, _gap,
-# _kkt and _active_set are written by _evaluate before they are first read)
-_new = object.__new__
-_set_x, _set_nit, _set_status, _set_success, _set_message, _set_method, _set_lazy = (
-    SimplexQPResult.__dict__[name].__set__
-    for name in ("x", "nit", "status", "success", "message", "method", "_lazy")
-)
-
-
-def _kernel_result(
-    x: np.ndarray, nit: int, message: str, lazy: tuple[np.ndarray, np.ndarray, float, float]
-) -> SimplexQPResult:
-    """An optimal ``active_set`` result (``status`` 0)."""
-    res = _new(SimplexQPResult)
-    _set_x(res, x)
-    _set_nit(res, nit)
-    _set_status(res, 0)
-    _set_success(res, True)
-    _set_message(res, message)
-    _set_method(res, "active_set")
-    _set_lazy(res, lazy)
-    return res
 
 
 # ----------------------------------------------------------------------------- validation
@@ -420,64 +262,6 @@ def _solve_kernel(
     return _kernel_result(x if not torch_in else from_numpy(x, K), int(nit), message, lazy)
 
 
-# ----------------------------------------------------------------------------- backends
-def _backend_daqp(
-    K: np.ndarray, b: np.ndarray, tol: float, max_iter: int, x0: np.ndarray | None
-) -> tuple[np.ndarray, int, int, str]:
-    try:
-        import daqp
-    except ImportError as exc:
-        raise ImportError(
-            "method='daqp' needs the daqp package: pip install daqp "
-            "(or pip install 'fairmt_opt[daqp]')"
-        ) from exc
-    T = K.shape[0]
-    A = np.ones((1, T))
-    bu = np.concatenate([np.full(T, 1e30), [1.0]])
-    bl = np.concatenate([np.zeros(T), [1.0]])
-    sense = np.concatenate([np.zeros(T), [5]]).astype(np.int32)
-    kw: dict[str, Any] = {"iter_limit": max_iter}
-    if x0 is not None:
-        kw["primal_start"] = x0
-    x, _, flag, info = daqp.solve(K, b, A, bu, bl, sense, eps_prox=0.0, **kw)
-    if flag < 0:  # singular Hessian: daqp's proximal-point outer loop (exact in the limit)
-        x, _, flag, info = daqp.solve(K, b, A, bu, bl, sense, eps_prox=1e-6, **kw)
-    nit = int(info.get("iterations", 0)) if isinstance(info, dict) else 0
-    if flag in (1, 2):
-        return np.asarray(x, dtype=np.float64), nit, 0, f"daqp exit flag {flag} (optimal)"
-    return np.asarray(x, dtype=np.float64), nit, 3, f"daqp failed with exit flag {flag}"
-
-
-def _backend_proxsuite(
-    K: np.ndarray, b: np.ndarray, tol: float, max_iter: int
-) -> tuple[np.ndarray, int, int, str]:
-    try:
-        import proxsuite
-    except ImportError as exc:
-        raise ImportError(
-            "method='proxsuite' needs the proxsuite package: pip install proxsuite"
-        ) from exc
-    T = K.shape[0]
-    qp = proxsuite.proxqp.dense.QP(T, 1, T)
-    qp.settings.eps_abs = tol
-    qp.settings.max_iter = max_iter
-    qp.init(K, b, np.ones((1, T)), np.ones(1), np.eye(T), np.zeros(T), np.full(T, 1e20))
-    qp.solve()
-    x = np.asarray(qp.results.x, dtype=np.float64)
-    nit = int(qp.results.info.iter)
-    status = str(qp.results.info.status)
-    ok = "SOLVED" in status.upper() and "CLOSEST" not in status.upper()
-    return x, nit, 0 if ok else 3, f"proxsuite status {status}"
-
-
-def _backend_cvxpy(K: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, int, int, str]:
-    from .. import reference
-
-    sol = reference.solve_simplex_qp(K, b)
-    ok = sol.status == "optimal"
-    return sol.x, 0, 0 if ok else 3, f"cvxpy ({sol.solver}) status {sol.status}"
-
-
 # ----------------------------------------------------------------------------- entry point
 def solve_simplex_qp(
     K: Any,
@@ -665,11 +449,11 @@ def solve_simplex_qp(
     nit, status, message = 0, 0, "optimal"
     if method in ("cvxpy", "daqp", "proxsuite"):
         if method == "cvxpy":
-            x, nit, status, message = _backend_cvxpy(Kn, bn)
+            x, nit, status, message = backend_cvxpy(Kn, bn)
         elif method == "daqp":
-            x, nit, status, message = _backend_daqp(Kn, bn, tol, max_iter, x0)
+            x, nit, status, message = backend_daqp(Kn, bn, tol, max_iter, x0)
         else:
-            x, nit, status, message = _backend_proxsuite(Kn, bn, tol, max_iter)
+            x, nit, status, message = backend_proxsuite(Kn, bn, tol, max_iter)
         # an external solver's "optimal" is only trusted on a feasible point: its gap is a
         # bound on the suboptimality only there
         infeas = max(abs(float(x.sum()) - 1.0), float(max(0.0, -x.min())))

@@ -421,12 +421,12 @@ def test_external_backend_off_the_simplex_is_not_reported_as_success(
     def fake(K: np.ndarray, b: np.ndarray, *args: object) -> tuple[np.ndarray, int, int, str]:
         return np.array([0.5, 0.5 + 1e-6, 0.0]), 3, 0, "fake optimal"
 
-    monkeypatch.setattr(sq, "_backend_daqp", fake)
+    monkeypatch.setattr(sq, "backend_daqp", fake)
     res = sq.solve_simplex_qp(np.eye(3), method="daqp")
     assert not res.success and res.status == 4 and "off the simplex" in res.message
 
     def fake_ok(K: np.ndarray, b: np.ndarray, *args: object) -> tuple[np.ndarray, int, int, str]:
         return np.array([0.5, 0.5, 0.0]), 3, 0, "fake optimal"
 
-    monkeypatch.setattr(sq, "_backend_daqp", fake_ok)
+    monkeypatch.setattr(sq, "backend_daqp", fake_ok)
     assert sq.solve_simplex_qp(np.eye(3), method="daqp").success

@@ -1,0 +1,175 @@
+"""The result object of :func:`~fairmt_opt.solve_simplex_qp` (certificate fields computed on
+first access) and the fast constructor of the kernel's optimal results."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .._utils.array import is_numpy, to_numpy
+from ..certificates._qp import KKTResiduals, _residuals
+
+__all__ = ["SimplexQPResult"]
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, (float, int, np.floating)):
+        return f"{float(v):.6g}"
+    shape = tuple(getattr(v, "shape", ()))
+    return f"<array shape={shape}>" if shape else repr(v)
+
+
+class SimplexQPResult:
+    r"""Result of :func:`solve_simplex_qp`.
+
+    Attributes
+    ----------
+    x : array, shape (T,) or (..., T) for ``apg``
+        The solution, in the caller's array type, device and floating dtype.
+    fun : float or array
+        :math:`f(x) = \tfrac12 x^\top K x + b^\top x` (an array of the batch shape for ``apg``).
+    gap : float or array
+        Frank–Wolfe gap :math:`x^\top g - \min_t g_t \ge f(x) - f^\star`, :math:`g = Kx + b`.
+    kkt : KKTResiduals
+        Primal, dual and complementarity residuals (see :func:`certify_simplex_qp`); arrays of
+        the batch shape for ``apg``.
+    nit : int
+        Iterations: working-set changes (block exchanges, additions and removals; 0 when a
+        warm start was already optimal) for ``active_set``, steps
+        (Frank–Wolfe family), the fixed count (``apg``), the backend's count (``daqp``).
+    active_set : array
+        Support of ``x``: sorted int64 NumPy indices for host methods; a boolean array
+        ``x > 0`` of the caller's type for ``apg``.
+    status : int
+        0 converged, 1 iteration limit reached, 2 fixed iteration count run (``apg``: no
+        convergence test, to avoid host synchronisation), 3 backend failure.
+    success : bool
+        ``status in (0, 2)``.
+    message : str
+        Human-readable status.
+    method : str
+        The method used.
+
+    For the host methods ``fun``, ``gap``, ``kkt`` and ``active_set`` are computed on first
+    access from the stored gradient :math:`g = Kx + b` (a few NumPy calls that a training loop
+    reading only ``x`` does not pay for); the result is immutable.
+    """
+
+    __slots__ = ("_active_set", "_fun", "_gap", "_kkt", "_lazy", "message", "method", "nit",
+                 "status", "success", "x")
+    x: Any
+    nit: int
+    status: int
+    success: bool
+    message: str
+    method: str
+    _fun: Any
+    _gap: Any
+    _kkt: KKTResiduals | None
+    _active_set: Any
+    _lazy: tuple[np.ndarray, np.ndarray, float, float] | None
+
+    def __init__(
+        self,
+        *,
+        x: Any,
+        nit: int,
+        status: int,
+        success: bool,
+        message: str,
+        method: str,
+        fun: Any = None,
+        gap: Any = None,
+        kkt: KKTResiduals | None = None,
+        active_set: Any = None,
+        lazy: tuple[np.ndarray, np.ndarray, float, float] | None = None,
+    ) -> None:
+        for name, value in (
+            ("x", x), ("nit", nit), ("status", status), ("success", success),
+            ("message", message), ("method", method), ("_fun", fun), ("_gap", gap),
+            ("_kkt", kkt), ("_active_set", active_set),
+            ("_lazy", lazy),  # (x float64, g = Kx + b, b^T x, data scale): host methods
+        ):
+            object.__setattr__(self, name, value)
+
+    def _evaluate(self) -> None:
+        assert self._lazy is not None
+        xn, g, bx, scale = self._lazy
+        gap, lam, res = _residuals(xn, g, scale)
+        object.__setattr__(self, "_fun", 0.5 * (lam + bx))
+        object.__setattr__(self, "_gap", gap)
+        object.__setattr__(self, "_kkt", res)
+        object.__setattr__(self, "_active_set", np.flatnonzero(xn > 0.0))
+        object.__setattr__(self, "_lazy", None)
+
+    @property
+    def fun(self) -> Any:
+        if self._lazy is not None:
+            self._evaluate()
+        return self._fun
+
+    @property
+    def gap(self) -> Any:
+        if self._lazy is not None:
+            self._evaluate()
+        return self._gap
+
+    @property
+    def kkt(self) -> KKTResiduals:
+        if self._lazy is not None:
+            self._evaluate()
+        assert self._kkt is not None
+        return self._kkt
+
+    @property
+    def active_set(self) -> Any:
+        if self._lazy is not None:
+            self._evaluate()
+        return self._active_set
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"SimplexQPResult is immutable: cannot set {name!r}")
+
+    def __repr__(self) -> str:
+        x = self.x
+        shape = tuple(getattr(x, "shape", ()))
+        if len(shape) == 1 and shape[0] <= 8:
+            xs = np.array2string(to_numpy(x), precision=6, separator=", ")
+        else:
+            xs = f"<array shape={shape}>"
+        act = self.active_set
+        if is_numpy(act) and act.ndim == 1 and act.dtype.kind in "iu" and act.size <= 12:
+            acts = np.array2string(act, separator=", ")
+        else:
+            acts = f"<array shape={tuple(getattr(act, 'shape', ()))}>"
+        return (
+            f"SimplexQPResult(method={self.method!r}, success={self.success}, "
+            f"status={self.status}, message={self.message!r}, fun={_fmt(self.fun)}, "
+            f"gap={_fmt(self.gap)}, nit={self.nit}, x={xs}, active_set={acts}, "
+            f"kkt={self.kkt!r})"
+        )
+
+
+# lean constructor of the kernel's results: slot setters bound once (the lazy fields _fun, _gap,
+# _kkt and _active_set are written by _evaluate before they are first read)
+_new = object.__new__
+_set_x, _set_nit, _set_status, _set_success, _set_message, _set_method, _set_lazy = (
+    SimplexQPResult.__dict__[name].__set__
+    for name in ("x", "nit", "status", "success", "message", "method", "_lazy")
+)
+
+
+def _kernel_result(
+    x: np.ndarray, nit: int, message: str, lazy: tuple[np.ndarray, np.ndarray, float, float]
+) -> SimplexQPResult:
+    """An optimal ``active_set`` result (``status`` 0)."""
+    res = _new(SimplexQPResult)
+    _set_x(res, x)
+    _set_nit(res, nit)
+    _set_status(res, 0)
+    _set_success(res, True)
+    _set_message(res, message)
+    _set_method(res, "active_set")
+    _set_lazy(res, lazy)
+    return res
