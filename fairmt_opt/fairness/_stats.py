@@ -33,7 +33,7 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
-from .._utils.array import Array, device_of, is_torch
+from .._utils.array import Array, device_of, is_torch, namespace
 from .._utils.validation import check_int, check_positive
 from ._inputs import check_inputs
 from ._tasks import Task, TaskKind
@@ -177,11 +177,81 @@ class HardStats(_Sums):
 # same functions on all tasks of one kind in one array operation.
 
 
-def group_matrix(xp: Any, groups: Array, num_groups: int, dtype: Any) -> Array:
-    """``(N, G)`` one-hot matrix :math:`[a_i = g]` of the group ids (out-of-range ids give a
-    zero row; no value is read back, so no host synchronisation)."""
+def group_matrix(
+    xp: Any, groups: Array, num_groups: int, dtype: Any, *, sample_weight: Array | None = None
+) -> Array:
+    r"""``(N, G)`` one-hot matrix :math:`[a_i = g]` of the group ids, or with ``sample_weight``
+    the weighted matrix :math:`w_i [a_i = g]` (out-of-range ids give a zero row; no value is
+    read back, so no host synchronisation).
+
+    Every sum of :func:`confusion_sums` and :func:`regression_sums` is a product with this
+    matrix, so the weights given here multiply each row's contribution to every count and every
+    sum (scikit-learn's and fairlearn's ``sample_weight``): pass them here once, validated by
+    :func:`check_sample_weight`. ``None`` (the training path) adds no array operation."""
     ar = xp.arange(num_groups, device=device_of(groups))
-    return xp.astype(xp.reshape(groups, (-1, 1)) == xp.reshape(ar, (1, -1)), dtype)
+    Gm = xp.astype(xp.reshape(groups, (-1, 1)) == xp.reshape(ar, (1, -1)), dtype)
+    if sample_weight is None:
+        return Gm
+    return Gm * xp.reshape(xp.astype(sample_weight, dtype), (-1, 1))
+
+
+def check_sample_weight(sample_weight: Any, n: int, like: Array | None = None, *,
+                        validate: bool = True) -> Array | None:
+    r"""Validate ``sample_weight``: ``None`` (every weight 1) or a real array of shape
+    ``(n,)`` with finite, nonnegative entries :math:`w_i \geq 0`.
+
+    Returns ``None`` or the weights as float64 NumPy, or, when ``like`` is a torch tensor, as a
+    tensor of its dtype on its device. ``validate=False`` skips the value checks (which read the
+    data and synchronise a GPU). Raises ``ValueError`` naming ``sample_weight``. Cost
+    :math:`O(n)`.
+
+    Examples
+    --------
+    >>> from fairmt_opt.fairness._stats import check_sample_weight
+    >>> check_sample_weight([1, 0, 2.5], 3)
+    array([1. , 0. , 2.5])
+    >>> check_sample_weight([1.0, -1.0], 2)
+    Traceback (most recent call last):
+    ...
+    ValueError: sample_weight must be nonnegative, found -1.0 at row 1
+    """
+    if sample_weight is None:
+        return None
+    if is_torch(sample_weight) and not (like is not None and is_torch(like)):
+        sample_weight = sample_weight.detach().cpu().numpy()
+    if like is not None and is_torch(like):
+        import torch
+
+        if not is_torch(sample_weight):
+            try:
+                sample_weight = torch.as_tensor(np.asarray(sample_weight, dtype=np.float64))
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"sample_weight must be a real array: {exc}") from exc
+        if sample_weight.dtype == torch.bool or sample_weight.is_complex():
+            raise ValueError(f"sample_weight must be real, got dtype {sample_weight.dtype}")
+        w = sample_weight.to(device=like.device, dtype=like.dtype)
+    else:
+        try:
+            w = np.asarray(sample_weight)
+        except (TypeError, ValueError) as exc:  # pragma: no cover - numpy accepts nearly anything
+            raise ValueError(f"sample_weight must be a real array: {exc}") from exc
+        if w.dtype == np.bool_ or not (np.issubdtype(w.dtype, np.integer)
+                                       or np.issubdtype(w.dtype, np.floating)):
+            raise ValueError(f"sample_weight must hold real numbers, got dtype {w.dtype}")
+        w = w.astype(np.float64)
+    if tuple(w.shape) != (n,):
+        raise ValueError(f"sample_weight must have shape ({n},) like outputs, "
+                         f"got {tuple(w.shape)}")
+    if validate and n:
+        xp = namespace(w)
+        bad = ~xp.isfinite(w)
+        if bool(xp.any(bad)):
+            i = int(xp.argmax(xp.astype(bad, xp.int64)))
+            raise ValueError(f"sample_weight must be finite, found {float(w[i])} at row {i}")
+        if bool(xp.any(w < 0)):
+            i = int(xp.argmax(xp.astype(w < 0, xp.int64)))
+            raise ValueError(f"sample_weight must be nonnegative, found {float(w[i])} at row {i}")
+    return w
 
 
 def class_indicator(xp: Any, kind: TaskKind, y: Array, K: int, dtype: Any) -> Array:
@@ -278,6 +348,7 @@ def soft_stats(
     *,
     temperature: float = 1.0,
     validate: bool = True,
+    sample_weight: Array | None = None,
 ) -> SoftStats:
     r"""Soft (differentiable) additive statistics of one task, per group and class.
 
@@ -310,6 +381,10 @@ def soft_stats(
     validate : bool, default True
         Check the values (finite outputs, targets and groups in range). This reads the data,
         which synchronises a GPU; shapes are always checked.
+    sample_weight : array of shape (N,), optional
+        Finite nonnegative weights :math:`w_i`: every sum above becomes
+        :math:`\sum_i w_i m_i [a_i = g] \ldots` (see :func:`check_sample_weight`); ``None``:
+        every weight 1, with no extra array operation.
 
     Returns
     -------
@@ -335,7 +410,8 @@ def soft_stats(
     )
     xp = inp.xp
     dtype = inp.z.dtype
-    Gm = group_matrix(xp, inp.g, inp.num_groups, dtype)
+    w = check_sample_weight(sample_weight, int(inp.z.shape[0]), inp.z, validate=validate)
+    Gm = group_matrix(xp, inp.g, inp.num_groups, dtype, sample_weight=w)
     M = xp.reshape(inp.m, (-1, 1))
     y = xp.reshape(inp.y, (-1, 1))
     if task.kind == "regression":
@@ -374,6 +450,28 @@ def hard_predictions(task: Task, outputs: Array) -> np.ndarray:
     return z.reshape(-1)
 
 
+def _median(x: np.ndarray, w: np.ndarray | None) -> float:
+    """Median of ``x``; with weights ``w`` the weighted median that equals ``np.median`` of
+    ``x[i]`` repeated ``w[i]`` times for integer weights (the mean of the two middle values on
+    an even total): the mean of the first sorted value whose cumulative weight reaches half
+    the total and the first that passes it. 0 for an empty (or all-zero-weight) sample."""
+    if w is not None:
+        keep = w > 0
+        x, w = x[keep], w[keep]
+    if not x.size:
+        return 0.0
+    if w is None:
+        return float(np.median(x))
+    order = np.argsort(x, kind="stable")
+    xs, cw = x[order], np.cumsum(w[order])
+    half = cw[-1] / 2
+    lo = xs[min(int(np.searchsorted(cw, half, side="left")), xs.size - 1)]
+    hi = xs[min(int(np.searchsorted(cw, half, side="right")), xs.size - 1)]
+    with np.errstate(over="ignore"):
+        mid = lo + hi
+    return float(mid / 2 if np.isfinite(mid) else lo / 2 + hi / 2)
+
+
 def _to_numpy_any(x: Any) -> Any:
     if x is None:
         return None
@@ -393,6 +491,7 @@ def hard_stats(
     conditioning: Array | None = None,
     num_strata: int | None = None,
     train_median: float | None = None,
+    sample_weight: Array | None = None,
 ) -> HardStats:
     r"""Hard additive counts of one task (for evaluation), per group, class and stratum.
 
@@ -418,6 +517,13 @@ def hard_stats(
         Default: the median of the labelled targets passed here (documented fallback when the
         training median is not known). The median of a shard is not that of the whole data:
         pass the threshold explicitly when the statistics of several shards are to be added.
+        With ``sample_weight`` the default is the weighted median (that of the labelled targets
+        each repeated :math:`w_i` times, for integer weights).
+    sample_weight : array of shape (N,), optional
+        Finite nonnegative weights :math:`w_i` (scikit-learn's and fairlearn's
+        ``sample_weight``): a row's weight multiplies its contribution to every count and sum,
+        the strata included, so integer weights equal repeated rows and a weight 0 equals a
+        dropped row. ``None``: every weight 1.
 
     Returns
     -------
@@ -449,7 +555,8 @@ def hard_stats(
     )
     xp = inp.xp
     N = int(inp.z.shape[0])
-    Gm = group_matrix(xp, inp.g, inp.num_groups, np.float64)
+    w = check_sample_weight(_to_numpy_any(sample_weight), N)
+    Gm = group_matrix(xp, inp.g, inp.num_groups, np.float64, sample_weight=w)
     M = inp.m.reshape(-1, 1)
     y = inp.y.reshape(-1, 1)
     if conditioning is None:
@@ -481,8 +588,7 @@ def hard_stats(
     if task.kind == "regression":
         sums = _single(regression_sums(xp, inp.z, y, M, Gm))
         if train_median is None:
-            lab = inp.y[inp.m]
-            med = float(np.median(lab)) if lab.size else 0.0
+            med = _median(inp.y[inp.m], None if w is None else w[inp.m])
         else:
             try:
                 med = float(train_median)
