@@ -14,7 +14,7 @@ LAYER = {
     "_": 1, "reference": 1, "testing": 1, "simplex": 1, "qp": 1, "certificates": 1,
     "dual": 1, "head": 1,
     "fairness": 2,
-    "torch": 3,
+    "torch": 3, "integrations": 3,
     "datasets": 4, "studies": 4, "cli": 4, "plots": 4, "__main__": 4,
 }
 

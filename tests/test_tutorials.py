@@ -16,7 +16,7 @@ import pytest
 DOCS = pathlib.Path(__file__).resolve().parents[1] / "docs"
 PAGES = [*sorted((DOCS / "tutorials").glob("*.md")), DOCS / "comparison.md", DOCS / "quickstart.md",
          DOCS / "architecture.md"]
-OPTIONAL = {"cvxpy", "torch", "fairlearn", "pandas", "matplotlib"}
+OPTIONAL = {"cvxpy", "torch", "fairlearn", "pandas", "matplotlib", "torchjd", "LibMTL"}
 FENCE = re.compile(r"^```python[^\n]*\n(.*?)^```", re.S | re.M)
 
 
