@@ -8,7 +8,14 @@ Prints markdown tables of times and ratios:
 2. the training-loop case: a sequence of slightly perturbed ``K``, ``active_set`` warm-started
    from the previous solution against daqp warm-started from the previous active set;
 3. the objective gap left by the classic 250-iteration MGDA Frank–Wolfe budget against the
-   exact solver, on well- and ill-conditioned ``K``.
+   exact solver, on well- and ill-conditioned ``K``;
+4. the MGDA problem (``b = 0``) against the other libraries in one run (``--tables libs``):
+   ``solve_simplex_qp`` with NumPy and with torch input against daqp, quadprog (where ``K`` is
+   positive definite), cvxpy, TorchJD's ``MGDAWeighting`` (on the same Gramian, its default
+   ``epsilon`` and ``max_iters``) and LibMTL's min-norm solver (``MGDA._find_min_norm_element``
+   on the factor ``R`` of ``K = R R^T``, in float32, its dtype), at T = 2 ... 1000 on
+   well-conditioned, ill-conditioned and rank-deficient Gramians: times, ratios and the relative
+   objective error against the best objective any of them found.
 
 BLAS is pinned to one thread (set before NumPy is imported): daqp is single-threaded, and for
 these sizes threads only add overhead. Run ``python benchmarks/bench_qp.py [--quick]``.
@@ -80,6 +87,7 @@ class Daqp:
         self.bu = np.concatenate([np.full(T, 1e30), [1.0]])
         self.bl = np.concatenate([np.zeros(T), [1.0]])
         self.sense = np.concatenate([np.zeros(T), [5]]).astype(np.int32)
+        self.n_prox = 0  # calls that needed the proximal re-run
 
     def solve(self, K: np.ndarray, b: np.ndarray, active: np.ndarray | None = None) -> Any:
         sense = self.sense
@@ -88,6 +96,7 @@ class Daqp:
             sense[: K.shape[0]][active] = 1
         x, _, flag, _ = self.daqp.solve(K, b, self.A, self.bu, self.bl, sense)
         if flag < 0:  # singular Hessian: daqp's proximal regularisation (its documented option)
+            self.n_prox += 1
             x, _, flag, _ = self.daqp.solve(K, b, self.A, self.bu, self.bl, sense,
                                             eps_prox=1e-6)
         return x, flag
@@ -235,12 +244,212 @@ def fw_table(Ts: list[int], n_inst: int) -> None:
                   f"{fmt_us(statistics.median(tf))} | {fmt_us(statistics.median(ta))} |")
 
 
+# ----------------------------------------------------------------------------- other libraries
+LIB_KINDS = {"well": "gram", "ill": "ill", "rank": "singular"}  # MGDA: b = 0 in every kind
+
+
+def make_factor(rng: np.random.Generator, T: int, kind: str) -> np.ndarray:
+    """The factor R of the MGDA Gramian K = R R^T of ``make_problem`` (``well``: R is T x 2T;
+    ``ill``: the singular values of R over 1e0..1e-6; ``rank``: rank T/4 (at least 1))."""
+    norms = np.exp(rng.standard_normal(T))[:, None]
+    if kind == "well":
+        return rng.standard_normal((T, 2 * T)) * norms
+    if kind == "rank":
+        return rng.standard_normal((T, max(1, T // 4))) * norms
+    return rng.standard_normal((T, T)) * np.logspace(0, -6, T)[None, :] * norms
+
+
+def _libmtl_min_norm() -> Callable[[Any], Any] | None:
+    """LibMTL's min-norm solver (``MGDA._find_min_norm_element``), loaded from its module
+    without running the package ``__init__`` (which imports torchvision): the two package
+    levels are registered as empty packages first. None when LibMTL is not installed."""
+    import importlib
+    import importlib.util
+    import sys
+    import types
+
+    try:
+        spec = importlib.util.find_spec("LibMTL")
+    except ValueError:
+        spec = None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    root = next(iter(spec.submodule_search_locations))
+    for name, path in (("LibMTL", root), ("LibMTL.weighting", os.path.join(root, "weighting"))):
+        if name not in sys.modules:
+            pkg = types.ModuleType(name)
+            pkg.__path__ = [path]
+            sys.modules[name] = pkg
+    mod = importlib.import_module("LibMTL.weighting.MGDA")
+    return mod.MGDA()._find_min_norm_element  # type: ignore[no-any-return]
+
+
+class Quadprog:
+    """quadprog (Goldfarb–Idnani dual method; K must be positive definite)."""
+
+    def __init__(self, T: int) -> None:
+        import quadprog
+
+        self.solve_qp = quadprog.solve_qp
+        self.C = np.hstack([np.ones((T, 1)), np.eye(T)])
+        self.lo = np.concatenate([[1.0], np.zeros(T)])
+        self.a = np.zeros(T)
+
+    def solve(self, K: np.ndarray) -> np.ndarray:
+        return np.asarray(self.solve_qp(K, self.a, self.C, self.lo, 1)[0])
+
+
+def adaptive_time(fn: Callable[[], Any], repeat: int, budget: float) -> float:
+    """Best mean time per call over ``repeat`` rounds; each round makes as many calls as fit in
+    ``budget`` / ``repeat`` seconds (at least one); one call only when the first takes longer
+    than ``budget``."""
+    t0 = time.perf_counter()
+    fn()
+    first = time.perf_counter() - t0
+    if first > budget:
+        return first
+    number = max(1, int(budget / repeat / max(first, 1e-7)))
+    return min(first, best_time(fn, repeat, number))
+
+
+def _lib_instance(K: np.ndarray, R: np.ndarray, dq: Daqp, qp: Quadprog | None,
+                  cvx: ParametricSimplexQP | None, tjd: Any, libmtl: Any, repeat: int,
+                  budget: float) -> tuple[dict[str, np.ndarray], dict[str, float], bool]:
+    """One instance of table 4: every solver's point and time, and whether ours certifies."""
+    import torch
+
+    from fairmt_opt import certify_simplex_qp
+
+    T = K.shape[0]
+    b = np.zeros(T)
+    Kt = torch.from_numpy(K.copy())
+    R32 = torch.from_numpy(R).float()
+    xs: dict[str, np.ndarray] = {}
+    ts: dict[str, float] = {}
+    xs["ours"] = np.asarray(solve_simplex_qp(K).x)
+    ok = certify_simplex_qp(K, b, xs["ours"]).ok
+    ts["ours"] = adaptive_time(lambda: solve_simplex_qp(K), repeat, budget)
+    xs["ours_torch"] = solve_simplex_qp(Kt).x.numpy()
+    ts["ours_torch"] = adaptive_time(lambda: solve_simplex_qp(Kt), repeat, budget)
+    xs["daqp"] = dq.solve(K, b)[0]
+    ts["daqp"] = adaptive_time(lambda: dq.solve(K, b), repeat, budget)
+    if qp is not None:
+        try:
+            xs["quadprog"] = qp.solve(K)
+            ts["quadprog"] = adaptive_time(lambda: qp.solve(K), repeat, budget)
+        except ValueError:  # "matrix G is not positive definite"
+            pass
+    if cvx is not None:
+        t0 = time.perf_counter()
+        xs["cvxpy"] = np.asarray(cvx.solve(K, b).x)
+        ts["cvxpy"] = time.perf_counter() - t0
+    with torch.no_grad():
+        xs["torchjd"] = tjd(Kt).numpy()
+        ts["torchjd"] = adaptive_time(lambda: tjd(Kt), repeat, budget)
+        if libmtl is not None:
+            xs["libmtl"] = libmtl(R32).double().numpy()
+            ts["libmtl"] = adaptive_time(lambda: libmtl(R32), repeat, budget)
+    return xs, ts, ok
+
+
+def _lib_row(T: int, kind: str, names: list[str], times: dict[str, list[float]],
+             errs: dict[str, list[float]]) -> str:
+    """A row of table 4 (without its last cell): median times, ratios, max errors."""
+    med = {n: statistics.median(v) if v else None for n, v in times.items()}
+
+    def ratio(a: str, c: str) -> str:
+        va, vc = med[a], med[c]
+        return "—" if va is None or vc is None else f"{va / vc:.2f}×"
+
+    cells = ["—" if med[n] is None else fmt_us(med[n]) for n in names]  # type: ignore[arg-type]
+    cells += [ratio("ours", "daqp"), ratio("ours_torch", "daqp"), ratio("torchjd", "ours"),
+              ratio("libmtl", "ours")]
+    cells += [f"{max(errs[n]):.1e}" if errs[n] else "—"
+              for n in ("ours", "daqp", "quadprog", "cvxpy", "torchjd", "libmtl")]
+    return f"| {T} | {kind} | " + " | ".join(cells)
+
+
+def libs_table(Ts: list[int], n_inst: int, repeat: int, budget: float, cvx_max: dict[int, int],
+               libmtl_max_T: int) -> None:
+    """Table 4: the MGDA problem against the other libraries (see the module docstring)."""
+    import torch
+    from torchjd.aggregation import MGDAWeighting
+
+    torch.set_num_threads(1)
+    libmtl = _libmtl_min_norm()
+    tjd = MGDAWeighting()
+    names = ["ours", "ours_torch", "daqp", "quadprog", "cvxpy", "torchjd", "libmtl"]
+    print("\n### MGDA (b = 0) against the other libraries\n")
+    print("Times: median over the instances of the best mean time per call. Error: max over the "
+          "instances of (f − f_best) / max(f_best, 1e-15 s), f_best the smallest objective any "
+          "solver reached on that instance (points renormalised onto the simplex first), s = "
+          "max|K|. — : not run (see the notes printed below the table).\n")
+    print("| T | K | fairmt (NumPy) | fairmt (torch) | daqp | quadprog | cvxpy | TorchJD MGDA | "
+          "LibMTL min-norm | fairmt / daqp | fairmt torch / daqp | TorchJD / fairmt | "
+          "LibMTL / fairmt | error fairmt | error daqp | error quadprog | error cvxpy | "
+          "error TorchJD | error LibMTL | certified |")
+    print("|" + "---|" * 20)
+    notes: list[str] = []
+    for T in Ts:
+        for kind in LIB_KINDS:
+            rng = np.random.default_rng(100 * T + len(kind))
+            times: dict[str, list[float]] = {n: [] for n in names}
+            errs: dict[str, list[float]] = {n: [] for n in names}
+            certified = 0
+            dq = Daqp(T)
+            qp = Quadprog(T)
+            cvx = ParametricSimplexQP(T) if cvx_max.get(T, n_inst) > 0 else None
+            n_qp_fail = 0
+            for i in range(n_inst):
+                R = make_factor(rng, T, kind)
+                K = R @ R.T
+                K = 0.5 * (K + K.T)
+                b = np.zeros(T)
+                s = float(np.abs(K).max())
+                run_cvx = cvx if i < cvx_max.get(T, n_inst) else None
+                xs, ts, ok = _lib_instance(K, R, dq, qp if kind != "rank" else None, run_cvx,
+                                           tjd, libmtl if 2 <= T <= libmtl_max_T else None,
+                                           repeat, budget)
+                certified += int(ok)
+                n_qp_fail += int(kind != "rank" and "quadprog" not in xs)
+                for n, t in ts.items():
+                    times[n].append(t)
+                fs = {}
+                for n, x in xs.items():
+                    x = np.maximum(np.asarray(x, dtype=np.float64), 0.0)
+                    fs[n] = f(K, b, x / x.sum())
+                best = min(fs.values())
+                for n, v in fs.items():
+                    errs[n].append((v - best) / max(best, 1e-15 * s))
+            if n_qp_fail:
+                notes.append(f"T = {T} {kind}: quadprog refused {n_qp_fail} of {n_inst} "
+                             f"instances (not positive definite to its test)")
+            if dq.n_prox:
+                notes.append(f"T = {T} {kind}: daqp reported a singular Hessian on "
+                             f"{dq.n_prox} calls and was re-run with eps_prox = 1e-6")
+            print(_lib_row(T, kind, names, times, errs) + f" | {certified}/{n_inst} |",
+                  flush=True)
+    if libmtl is None:
+        notes.append("LibMTL is not installed: its column is empty")
+    elif libmtl_max_T < max(Ts):
+        notes.append(f"LibMTL run up to T = {libmtl_max_T} only (its pairwise start is "
+                     f"O(T^2) Python loops: about 20 s per call at T = 1000)")
+    cv = {T: n for T, n in cvx_max.items() if n < n_inst}
+    if cv:
+        notes.append("cvxpy on fewer instances (its time and error are over those): "
+                     + ", ".join(f"T = {T}: {n}" for T, n in sorted(cv.items())))
+    for line in notes:
+        print(f"- {line}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="few instances and repeats")
     ap.add_argument("--T", type=int, nargs="+", default=[10, 40, 100], help="problem sizes")
-    ap.add_argument("--tables", nargs="+", default=["cold", "warm", "fw"],
-                    choices=["cold", "warm", "fw"], help="which tables to print")
+    ap.add_argument("--tables", nargs="+", default=["cold", "warm", "fw", "libs"],
+                    choices=["cold", "warm", "fw", "libs"], help="which tables to print")
+    ap.add_argument("--libs-T", type=int, nargs="+", default=[2, 5, 10, 40, 100, 300, 1000],
+                    help="problem sizes of the table against the other libraries")
     args = ap.parse_args()
     Ts = args.T
     if args.quick:
@@ -259,6 +468,13 @@ def main() -> None:
         warm_table(Ts, kinds, n_steps, repeat)
     if "fw" in args.tables:
         fw_table(Ts, n_fw)
+    if "libs" in args.tables:
+        big = {T: (0 if args.quick else 1) for T in args.libs_T if T >= 1000}
+        big.update({T: 1 for T in args.libs_T if 300 <= T < 1000})
+        if args.quick:
+            libs_table(args.libs_T, 1, 2, 0.02, big, 40)
+        else:
+            libs_table(args.libs_T, 3, 3, 0.1, big, 1000)
     if hasattr(os, "getloadavg"):
         print(f"\nload average at the end: {os.getloadavg()}")
 
