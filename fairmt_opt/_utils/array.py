@@ -50,11 +50,14 @@ def device_of(x: Any) -> Any:
 
 
 def to_numpy(x: Any, dtype: Any = np.float64) -> np.ndarray:
-    """Copy/convert ``x`` (NumPy array, torch tensor on any device, list) to a NumPy array."""
+    """Copy/convert ``x`` (NumPy array, torch tensor on any device and of any real dtype,
+    bfloat16 included, list) to a NumPy array."""
     if is_torch(x):
         x = x.detach()
         if x.is_cuda or str(x.device) != "cpu":
             x = x.cpu()
+        if str(x.dtype) == "torch.bfloat16":  # NumPy has no bfloat16: widened exactly
+            x = x.float()
         return np.asarray(x.numpy(), dtype=dtype)
     return np.asarray(x, dtype=dtype)
 

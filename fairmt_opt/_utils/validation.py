@@ -136,11 +136,12 @@ def check_int(value: Any, name: str, *, minimum: int = 0) -> int:
 
 
 def check_symmetric(K: np.ndarray, name: str = "K", *, rtol: float = 1e-8) -> None:
-    """Raise unless the (batched) square matrix ``K`` is symmetric up to ``rtol * max|K|``."""
+    """Raise unless the (batched) square matrix ``K`` is symmetric up to ``rtol * max|K|``
+    (relative, no absolute floor)."""
     if K.ndim < 2 or K.shape[-1] != K.shape[-2]:
         raise ValueError(f"{name} must be a square matrix (..., T, T), got shape {K.shape}")
     asym = float(np.max(np.abs(K - np.swapaxes(K, -1, -2)))) if K.size else 0.0
-    scale = max(1.0, float(np.max(np.abs(K)))) if K.size else 1.0
+    scale = float(np.max(np.abs(K))) if K.size else 0.0
     if asym > rtol * scale:
         raise ValueError(f"{name} must be symmetric (max |K - K^T| = {asym:.3g})")
 
@@ -148,14 +149,14 @@ def check_symmetric(K: np.ndarray, name: str = "K", *, rtol: float = 1e-8) -> No
 def check_psd(K: np.ndarray, name: str = "K", *, rtol: float = 1e-8) -> None:
     """Raise unless the symmetric (batched) ``K`` has no clearly negative eigenvalue.
 
-    "Clearly" means below ``-rtol * max(1, max |eig|) * T``: round-off in a Gram matrix built
-    in float64 stays far inside that bound.
+    "Clearly" means below ``-rtol * max |eig| * T`` (relative, no absolute floor): round-off
+    in a Gram matrix built in float64 stays far inside that bound.
     """
     if K.size == 0:
         return
     eig = np.linalg.eigvalsh(0.5 * (K + np.swapaxes(K, -1, -2)))
     lo = float(np.min(eig))
-    scale = max(1.0, float(np.max(np.abs(eig)))) * K.shape[-1]
+    scale = float(np.max(np.abs(eig))) * K.shape[-1]
     if lo < -rtol * scale:
         raise ValueError(
             f"{name} must be positive semidefinite (smallest eigenvalue {lo:.3g})"

@@ -17,17 +17,20 @@ complementarity :math:`\max_t x_t |s_t|`.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from scipy.linalg import lapack
 
-from .._utils.array import to_numpy
-from .._utils.validation import check_array, check_psd, check_symmetric, check_tol
+from .._utils.array import namespace, to_numpy
+from .._utils.validation import check_array, check_tol
 
 __all__ = [
-    "KKTResiduals", "QPCertificate", "certify_simplex_qp", "check_psd_fast", "check_symmetric_psd"
+    "FULL_CHECK_T", "KKTResiduals", "QPCertificate", "certify_simplex_qp", "check_curvature_at",
+    "data_scale",
+    "check_symmetric_psd", "input_rtol",
 ]
 
 
@@ -37,35 +40,164 @@ def _g(v: Any) -> str:
     return f"<array shape={tuple(getattr(v, 'shape', ()))}>"
 
 
-def check_psd_fast(K: np.ndarray, name: str = "K", *, rtol: float = 1e-8) -> None:
-    """Same verdict as :func:`check_psd` at a fraction of the cost for PSD inputs: a Cholesky
-    factorisation of ``K + delta I`` with ``delta = rtol * T * max(1, max|K|)`` succeeds only
-    if no eigenvalue is below ``-delta`` (and ``max|K| <= max|eig|``, so such a ``K`` passes
-    :func:`check_psd`); when it fails, :func:`check_psd` decides and words the error."""
-    T = K.shape[-1]
-    delta = rtol * T * max(1.0, float(np.max(np.abs(K))))
-    try:
-        np.linalg.cholesky(K + delta * np.eye(T))
-    except np.linalg.LinAlgError:
-        check_psd(K, name, rtol=rtol)
+#: up to this size the positive-semidefiniteness check is a shifted Cholesky factorisation
+#: (:math:`O(T^3/3)`, a full test); above it, :math:`O(T^2)` necessary conditions (see
+#: :func:`check_symmetric_psd`), so that the checks never cost more than a solve
+FULL_CHECK_T = 64
+_BLOCK = 512  # rows and columns per block of the O(T^2) checks (2 MB of float64)
 
 
-def check_symmetric_psd(K: np.ndarray, name: str = "K") -> None:
-    """:func:`check_symmetric` then :func:`check_psd_fast`, with the same verdicts and
-    messages, at low overhead for a 2-D float64 ``K`` (direct LAPACK Cholesky)."""
-    if K.ndim != 2 or K.dtype != np.float64:
-        check_symmetric(K, name)
-        check_psd_fast(K, name)
+def _eps(dtype: Any) -> float:
+    """Machine epsilon of a NumPy or torch floating dtype (float64's for other dtypes)."""
+    name = str(dtype).replace("torch.", "")
+    return {"float32": 2.0**-23, "float16": 2.0**-10, "bfloat16": 2.0**-7}.get(name, 2.0**-52)
+
+
+def input_rtol(dtype: Any) -> float:
+    r"""Relative tolerance of the symmetry and positive-semidefiniteness checks of data given
+    in ``dtype``: :math:`\max(10^{-8}, 64\,\varepsilon)` with :math:`\varepsilon` the
+    dtype's machine epsilon (1e-8 for float64, 7.6e-6 for float32, 0.0625 for float16, 0.5 for
+    bfloat16). A Gram matrix rounded to the dtype is asymmetric by at most about one
+    :math:`\varepsilon` of its largest entry, far inside that bound.
+
+    >>> input_rtol("float64"), input_rtol("float32")
+    (1e-08, 7.62939453125e-06)
+    """
+    return max(1e-8, 64.0 * _eps(dtype))
+
+
+def _not_psd(name: str, detail: str) -> ValueError:
+    return ValueError(f"{name} must be positive semidefinite ({detail})")
+
+
+def _asym_error(name: str, asym: float, r: float, kabs: float) -> ValueError:
+    return ValueError(f"{name} must be symmetric (max |K - K^T| = {asym:.3g}, more than "
+                      f"{r:.2g} of max |K| = {kabs:.3g})")
+
+
+def check_symmetric_psd_small(k: list[float], name: str, r: float) -> None:
+    r""":func:`check_symmetric_psd` for :math:`T \le 2` on the row-major entries ``k``
+    (finite Python floats) with tolerance ``r``: in closed form, on the entries divided by
+    :math:`\max|K_{ij}|` (no overflow), :math:`S + \delta I \succeq 0` is
+    :math:`S_{00} + \delta \ge 0`, :math:`S_{11} + \delta \ge 0` and
+    :math:`S_{01}^2 \le (S_{00} + \delta)(S_{11} + \delta)`."""
+    kabs = max(abs(v) for v in k)
+    if kabs == 0.0:
         return
+    if len(k) == 1:
+        if k[0] < -r * kabs:
+            raise _not_psd(name, f"{name}[0, 0] = {k[0]:.3g}")
+        return
+    k00, k01, k10, k11 = (v / kabs for v in k)
+    asym = abs(k01 - k10)
+    if asym > r:
+        raise _asym_error(name, asym * kabs, r, kabs)
+    s01 = 0.5 * (k01 + k10)
+    d = 2.0 * r
+    if k00 + d < 0.0 or k11 + d < 0.0 or (k00 + d) * (k11 + d) < s01 * s01:
+        lo = 0.5 * (k00 + k11 - math.hypot(k00 - k11, 2.0 * s01)) * kabs
+        raise _not_psd(name, f"smallest eigenvalue {lo:.3g}")
+
+
+def check_symmetric_psd(K: np.ndarray, name: str = "K", *, dtype: Any = None) -> None:
+    r"""Check that the float64 ``K`` (shape ``(T, T)`` or ``(..., T, T)``, finite) is
+    symmetric and positive semidefinite up to round-off in ``dtype`` (the caller's dtype;
+    default ``K``'s), relative to :math:`s = \max|K_{ij}|` with no absolute floor.
+
+    With :math:`r` = :func:`input_rtol` and :math:`\delta = r\,T\,s`:
+
+    * symmetric: :math:`\max|K - K^\top| \le r\,s`; the tests below read
+      :math:`S = (K + K^\top)/2`;
+    * :math:`T \le 2`: the same test in closed form (:func:`check_symmetric_psd_small`);
+    * :math:`T \le` ``FULL_CHECK_T`` (64) or batched: a Cholesky factorisation of
+      :math:`S + \delta I` (it succeeds when no eigenvalue is below :math:`-\delta`); when it
+      fails, an eigenvalue test rejects below :math:`-r\,T\max|\lambda|`;
+    * larger :math:`T`: the :math:`O(T^2)` necessary conditions of :math:`S + \delta I
+      \succeq 0`, a diagonal :math:`S_{ii} \ge -\delta` and every :math:`2\times 2` principal
+      minor :math:`S_{ij}^2 \le (S_{ii} + \delta)(S_{jj} + \delta)`, read in blocks; the
+      solver and the certificate then test the curvature at the point they return
+      (:func:`check_curvature_at`).
+
+    Raises ``ValueError`` naming ``name``. A zero ``K`` passes.
+    """
+    if K.size == 0:
+        return
+    kabs = float(np.max(np.abs(K)))
+    if kabs == 0.0:
+        return
+    r = input_rtol(K.dtype if dtype is None else dtype)
+    T = K.shape[-1]
+    if K.ndim == 2 and T <= 2:
+        check_symmetric_psd_small(K.ravel().tolist(), name, r)
+        return
+    delta = r * T * kabs
+    if K.ndim > 2 or T <= FULL_CHECK_T:
+        asym = float(np.max(np.abs(K - np.swapaxes(K, -1, -2))))
+        if asym > r * kabs:
+            raise _asym_error(name, asym, r, kabs)
+        S = 0.5 * (K + np.swapaxes(K, -1, -2))
+        if K.ndim == 2:
+            A = S.copy()
+            A.flat[:: T + 1] += delta
+            _, info = lapack.dpotrf(A, lower=1, overwrite_a=1, clean=0)
+            if info == 0:
+                return
+        eig = np.linalg.eigvalsh(S)
+        lo = float(np.min(eig))
+        if lo < -r * T * float(np.max(np.abs(eig))):
+            raise _not_psd(name, f"smallest eigenvalue {lo:.3g}")
+        return
+    d = np.diagonal(K).copy()
+    if float(d.min()) < -delta:
+        i = int(np.argmin(d))
+        raise _not_psd(name, f"diagonal entry {name}[{i}, {i}] = {d[i]:.3g}")
+    dd = np.sqrt(np.maximum(d + delta, 0.0))
+    for i0 in range(0, T, _BLOCK):
+        i1 = min(T, i0 + _BLOCK)
+        for j0 in range(0, i1, _BLOCK):
+            j1 = min(T, j0 + _BLOCK)
+            A, B = K[i0:i1, j0:j1], K[j0:j1, i0:i1].T
+            asym = float(np.max(np.abs(A - B)))
+            if asym > r * kabs:
+                raise _asym_error(name, asym, r, kabs)
+            excess = np.abs(0.5 * (A + B)) - np.outer(dd[i0:i1], dd[j0:j1])
+            if float(excess.max()) > r * kabs:
+                i, j = (int(v) for v in np.unravel_index(int(np.argmax(excess)), excess.shape))
+                raise _not_psd(name, f"the 2x2 principal minor of rows {i0 + i} and {j0 + j} "
+                                     "is negative")
+
+
+def check_curvature_at(K: np.ndarray, x: np.ndarray, name: str = "K", *,
+                       dtype: Any = None) -> None:
+    r"""The curvature test at a point ``x`` of the simplex, with :math:`\delta` as in
+    :func:`check_symmetric_psd`: :math:`v^\top K v \ge -\delta\|v\|^2` along :math:`v = x`
+    and every edge :math:`v = e_j - x`, and :math:`K_{FF} + \delta I \succ 0` on the support
+    :math:`F` of ``x`` (a Cholesky factorisation). Cost :math:`O(T|F| + |F|^3)`, below the cost
+    of the solve that found ``x``. Used after the :math:`O(T^2)` checks of large inputs; raises
+    ``ValueError`` naming ``name``."""
     T = K.shape[0]
-    kscale = max(1.0, float(abs(K).max()))
-    if float(abs(K - K.T).max()) > 1e-8 * kscale:
-        check_symmetric(K, name)  # raises with the standard message
-    A = K.copy()
-    A.flat[:: T + 1] += 1e-8 * T * kscale
-    _, info = lapack.dpotrf(A, lower=1, overwrite_a=1, clean=0)
-    if info != 0:
-        check_psd(K, name)
+    kabs = float(np.max(np.abs(K)))
+    F = np.flatnonzero(x > 0.0)
+    if kabs == 0.0 or F.size == 0:
+        return
+    delta = input_rtol(K.dtype if dtype is None else dtype) * T * kabs
+    Kx = K[:, F] @ x[F]
+    xKx = float(x[F] @ Kx[F])
+    xx = float(x[F] @ x[F])
+    if xKx < -delta * xx:
+        raise _not_psd(name, f"negative curvature x^T K x = {xKx:.3g} at the solution")
+    curv = np.diagonal(K) - 2.0 * Kx + xKx + delta * (1.0 - 2.0 * x + xx)
+    if float(curv.min()) < 0.0:
+        j = int(np.argmin(curv))
+        raise _not_psd(name, f"negative curvature along the edge from the solution to vertex "
+                             f"{j}")
+    if F.size > 1:
+        A = K[np.ix_(F, F)]
+        A = 0.5 * (A + A.T)
+        A.flat[:: F.size + 1] += delta
+        _, info = lapack.dpotrf(A, lower=1, overwrite_a=1, clean=0)
+        if info != 0:
+            raise _not_psd(name, "negative curvature on the support of the solution")
 
 
 @dataclass(frozen=True)
@@ -80,7 +212,7 @@ class KKTResiduals:
         probability vector), hence never rescaled.
     dual : float
         :math:`\max(\max_t(-s_t), 0)` divided by the data scale
-        :math:`\max(1, \|K\|_{\max}, \|b\|_{\max})`.
+        :math:`\max(\|K\|_{\max}, \max_t b_t - \min_t b_t)` (:func:`data_scale`).
     complementarity : float
         :math:`\max_t x_t |s_t|` divided by the same data scale.
     """
@@ -90,8 +222,9 @@ class KKTResiduals:
     complementarity: Any
 
     def max(self) -> float:
-        """The largest of the three residuals (scalar residuals only)."""
-        return max(float(self.primal), float(self.dual), float(self.complementarity))
+        """The largest of the three residuals (scalar residuals only; NaN if any is NaN)."""
+        return float(np.max([float(self.primal), float(self.dual),
+                             float(self.complementarity)]))
 
     def __repr__(self) -> str:
         return (
@@ -118,7 +251,8 @@ class QPCertificate:
     multiplier : float
         :math:`\lambda = x^\top g`, the multiplier of :math:`\mathbf 1^\top x = 1`.
     scale : float
-        :math:`\max(1, \|K\|_{\max}, \|b\|_{\max})`.
+        :math:`\max(\|K\|_{\max}, \max_t b_t - \min_t b_t)` (:func:`data_scale`; no
+        absolute floor).
     rtol : float
         Tolerance used for ``ok``.
     """
@@ -138,8 +272,28 @@ class QPCertificate:
         )
 
 
+def data_scale(kabs: Any, brange: Any, babs: Any) -> Any:
+    r"""The scale of the residuals: :math:`s = \max(\|K\|_{\max}, \max_t b_t - \min_t b_t)`
+    (``kabs``, ``brange``), relative with no absolute floor and unchanged by a constant added
+    to :math:`b` (which moves neither the minimisers nor the gap); when :math:`s = 0` (``f``
+    constant on the simplex) it is :math:`\|b\|_{\max}` (``babs``), or 1 for :math:`b = 0`,
+    so round-off there is read relative to ``b``. Floats, or arrays of one namespace (batched
+    problems, computed where they live)."""
+    if isinstance(kabs, float):
+        s = max(kabs, brange)
+        if s > 0.0:
+            return s
+        return babs if babs > 0.0 else 1.0
+    xp = namespace(kabs)
+    s = xp.maximum(kabs, brange)
+    return xp.where(s > 0, s, xp.where(babs > 0, babs, xp.ones_like(babs)))
+
+
 def _data_scale(K: np.ndarray, b: np.ndarray) -> float:
-    return max(1.0, float(np.max(np.abs(K))), float(np.max(np.abs(b))) if b.size else 0.0)
+    if not b.size:
+        return data_scale(float(np.max(np.abs(K))), 0.0, 0.0)
+    bmin, bmax = float(b.min()), float(b.max())
+    return data_scale(float(np.max(np.abs(K))), bmax - bmin, max(abs(bmin), abs(bmax)))
 
 
 def _residuals(
@@ -154,7 +308,9 @@ def _residuals(
     return gap, lam, KKTResiduals(primal, max(gap, 0.0) / scale, comp)
 
 
-def certify_simplex_qp(K: Any, b: Any, x: Any, *, rtol: float | None = None) -> QPCertificate:
+def certify_simplex_qp(
+    K: Any, *args: Any, b: Any = None, x: Any = None, rtol: float | None = None
+) -> QPCertificate:
     r"""Certify a candidate solution :math:`x` of the simplex QP, independently of any solver.
 
     .. math::  \min_{\alpha \in \Delta} \tfrac12 \alpha^\top K \alpha + b^\top \alpha,
@@ -163,23 +319,33 @@ def certify_simplex_qp(K: Any, b: Any, x: Any, *, rtol: float | None = None) -> 
     With :math:`g = Kx + b`, the Frank–Wolfe gap :math:`x^\top g - \min_t g_t` bounds
     :math:`f(x) - f^\star` from above for every :math:`x \in \Delta` (convexity), and the KKT
     residuals (primal, dual, complementarity; see :class:`KKTResiduals`) vanish exactly at the
-    solutions. Cost: one matrix-vector product, :math:`O(T^2)`, plus the input checks
-    (symmetry and positive semidefiniteness, :math:`O(T^3)`).
+    solutions. Called as ``certify_simplex_qp(K, x)`` (:math:`b = 0`) or
+    ``certify_simplex_qp(K, b, x)`` (``b`` may be ``None``), or with keywords.
+
+    Every test is relative to the data scale ``scale`` :math:`= \max(\|K\|_{\max},
+    \max_t b_t - \min_t b_t)` with no absolute floor (see :func:`data_scale`), so a point
+    ``rtol``-suboptimal relative to that scale is rejected at every scale (1e-300 to 1e300
+    alike); a NaN or infinite gap or residual never certifies. Cost: one matrix-vector
+    product, :math:`O(T^2)`, plus the input checks of :func:`check_symmetric_psd` (symmetry
+    and positive semidefiniteness with tolerances of ``K``'s dtype; a Cholesky factorisation,
+    :math:`O(T^3/3)`, up to ``T = 64``, :math:`O(T^2)` necessary conditions and the curvature
+    at ``x`` above). The gap bounds :math:`f(x) - f^\star` only when :math:`K \succeq 0`, which
+    for large ``T`` is checked by necessary conditions: it stays the caller's promise.
 
     Parameters
     ----------
     K : array, shape (T, T)
-        Symmetric positive semidefinite matrix (NumPy array or torch tensor).
+        Symmetric positive semidefinite matrix (NumPy array or torch tensor, any floating
+        dtype).
     b : array, shape (T,), or None
-        Linear term (``None`` means zero).
+        Linear term (``None``, or omitted, means zero).
     x : array, shape (T,)
         Candidate point.
     rtol : float, optional
-        Tolerance for ``ok``, relative to ``scale`` :math:`= \max(1, \|K\|_{\max},
-        \|b\|_{\max})`: ``ok`` holds when ``gap <= rtol * scale``, the primal residual is
-        ``<= rtol`` and the scaled dual and complementarity residuals are ``<= rtol``. Default:
-        the square root of the machine epsilon of ``x``'s dtype (1.5e-8 for float64, 3.5e-4 for
-        float32).
+        Tolerance for ``ok``, relative to ``scale``: ``ok`` holds when
+        ``gap <= rtol * scale``, the primal residual is ``<= rtol`` and the scaled dual and
+        complementarity residuals are ``<= rtol``. Default: the square root of the machine
+        epsilon of ``x``'s dtype (1.5e-8 for float64, 3.5e-4 for float32).
 
     Returns
     -------
@@ -191,12 +357,26 @@ def certify_simplex_qp(K: Any, b: Any, x: Any, *, rtol: float | None = None) -> 
     >>> K = np.array([[2.0, 0.0], [0.0, 1.0]])
     >>> certify_simplex_qp(K, None, np.array([1 / 3, 2 / 3])).ok
     True
-    >>> certify_simplex_qp(K, None, np.array([0.5, 0.5])).ok
+    >>> certify_simplex_qp(K, np.array([0.5, 0.5])).ok  # b omitted
+    False
+
+    Relative at every scale: the vertex (1, 0) is far from optimal for :math:`10^{-9} K` too.
+
+    >>> certify_simplex_qp(1e-9 * K, np.array([1.0, 0.0])).ok
     False
     """
+    if len(args) == 1 and x is None:
+        (x,) = args
+    elif len(args) == 2 and b is None and x is None:
+        b, x = args
+    elif args or x is None:
+        raise TypeError("certify_simplex_qp takes (K, x) or (K, b, x) (b may be None), "
+                        f"got {1 + len(args)} positional argument(s)"
+                        + ("" if x is not None or args else " and no x"))
     K = check_array(K, "K", ndim=2)
+    kdtype = K.dtype
     Kn = to_numpy(K)
-    check_symmetric_psd(Kn, "K")
+    check_symmetric_psd(Kn, "K", dtype=kdtype)
     T = Kn.shape[0]
     x = check_array(x, "x", ndim=1)
     xdtype = x.dtype
@@ -215,14 +395,14 @@ def certify_simplex_qp(K: Any, b: Any, x: Any, *, rtol: float | None = None) -> 
     else:
         rtol = check_tol(rtol, "rtol")
     scale = _data_scale(Kn, bn)
-    g = Kn @ xn + bn
-    gap, lam, res = _residuals(xn, g, scale)
-    fun = float(0.5 * xn @ (g + bn))
-    ok = bool(gap <= rtol * scale and res.max() <= rtol)
+    with np.errstate(over="ignore", invalid="ignore"):
+        g = Kn @ xn + bn
+        gap, lam, res = _residuals(xn, g, scale)
+        fun = float(0.5 * xn @ (g + bn))
+    if T > FULL_CHECK_T:
+        check_curvature_at(Kn, xn, "K", dtype=kdtype)
+    ok = bool(math.isfinite(gap) and math.isfinite(fun) and gap <= rtol * scale
+              and res.max() <= rtol)
     return QPCertificate(ok, fun, gap, res, lam, scale, rtol)
 
 
-def _eps(dtype: Any) -> float:
-    """Machine epsilon of a NumPy or torch floating dtype (float64's for other dtypes)."""
-    name = str(dtype).replace("torch.", "")
-    return {"float32": 2.0**-23, "float16": 2.0**-10, "bfloat16": 2.0**-7}.get(name, 2.0**-52)

@@ -17,12 +17,21 @@ from typing import Any, Literal, cast, get_args
 
 import numpy as np
 
-from .._utils.array import from_numpy, is_torch, namespace, to_numpy
+from .._utils.array import from_numpy, is_torch, to_numpy
 from .._utils.validation import check_array, check_int, check_same_device, check_tol
-from ..certificates._qp import KKTResiduals, _eps, check_symmetric_psd
+from ..certificates._qp import (
+    FULL_CHECK_T,
+    _eps,
+    check_curvature_at,
+    check_symmetric_psd,
+    check_symmetric_psd_small,
+    data_scale,
+)
 from . import _kernel as _qp_kernel
-from ._active_set import _RHO, closed_form_t2, solve_active_set
-from ._backends import backend_cvxpy, backend_daqp, backend_proxsuite
+from ._active_set import _RHO, solve_active_set
+from ._apg import solve_apg
+from ._backends import solve_external
+from ._closed_form import small_result
 from ._frank_wolfe import frank_wolfe_qp
 from ._result import SimplexQPResult, _kernel_result
 
@@ -32,7 +41,6 @@ QPMethod = Literal[
     "active_set", "frank_wolfe", "away", "pairwise", "apg", "cvxpy", "daqp", "proxsuite"
 ]
 _METHODS: tuple[str, ...] = get_args(QPMethod)
-_EXTERNAL_FEAS_TOL = 1e-9  # primal residual above which a backend's answer fails
 
 #: default ``tol`` of each method (relative to the data scale, see :func:`solve_simplex_qp`)
 DEFAULT_TOL: dict[str, float] = {
@@ -119,6 +127,7 @@ def _warm_numpy(warm_start: Any, T: int) -> tuple[np.ndarray | None, np.ndarray 
 
 # ----------------------------------------------------------------------------- compiled kernel
 _F64 = np.dtype(np.float64)
+_SMALL_SHAPES = ((1, 1), (2, 2))
 _INT_MAX = 2**31 - 1
 _DIRECT_T = 32  # from this size the kernel reads a C-contiguous float64 K in place
 
@@ -173,23 +182,35 @@ def _solve_kernel(
     T, T2 = K.shape
     if T < 3 or T2 != T or type(check_input) is not bool:
         return None
-    flags = 4 if check_input else 0
-    roundoff = 1e-10
+    flags = 0
+    dtype = K.dtype
     torch_in = type(K) is not np.ndarray
     if torch_in:
-        if not K.dtype.is_floating_point or K.dtype.itemsize < 4:
+        if not K.dtype.is_floating_point:
             return None
-        roundoff = max(1e-10, 10.0 * _eps(K.dtype))
         if b is not None and not (is_torch(b) and b.device == K.device
                                   and b.dtype.is_floating_point and tuple(b.shape) == (T,)):
             return None
         Kh = _torch_host(K)
+        Kn = Kh.numpy()
         kaddr = Kh.data_ptr()
     else:
         if b is not None and (type(b) is not np.ndarray or b.dtype != _F64 or b.shape != (T,)):
             return None
-        Kh = K
-        kaddr = K.ctypes.data if T >= _DIRECT_T and K.flags.c_contiguous else 0
+        Kh = Kn = K if K.dtype == _F64 else np.ascontiguousarray(K, dtype=_F64)
+        kaddr = Kn.ctypes.data if (T >= _DIRECT_T or Kn is not K) and Kn.flags.c_contiguous \
+            else 0
+    low = _eps(dtype) != _eps(_F64)  # float32, float16, bfloat16 data
+    roundoff = max(1e-10, 10.0 * _eps(dtype)) if low else 1e-10
+    if check_input:
+        if low or T > FULL_CHECK_T:
+            # the tolerances of the caller's dtype, O(T^2) for large T (the kernel's own checks
+            # are float64's and a Cholesky factorisation)
+            if not np.isfinite(Kn).all():
+                return None  # the Python path words the error
+            check_symmetric_psd(Kn, "K", dtype=dtype)
+        else:
+            flags = 4
     if tol is None:
         tol = 1e-12
     elif type(tol) is not float or not 0.0 <= tol < math.inf:
@@ -225,6 +246,7 @@ def _solve_kernel(
     if b is not None:
         buf.b[...] = b if not torch_in else to_numpy(b)
         flags |= 1
+        brange = float(buf.b.max()) - float(buf.b.min())
     if warm is not None:
         buf.warm[...] = warm
     trace = None
@@ -236,7 +258,6 @@ def _solve_kernel(
         code = kern.solve(buf.ctx, T, tol, max_iter, flags, roundoff)
     finally:
         buf.ptrs[9] = 0
-        del Kh
     if trace is not None:
         assert _TRACE is not None
         n = int(buf.iinfo[3])
@@ -258,8 +279,14 @@ def _solve_kernel(
                    f"{int(outer)} proximal-point steps; the working sets are numerically "
                    "singular)")
     x = buf.x.copy()
-    lazy = (x, buf.g.copy(), bx, max(1.0, kabs, babs))
-    return _kernel_result(x if not torch_in else from_numpy(x, K), int(nit), message, lazy)
+    g = buf.g.copy()
+    if check_input and (kabs < 1.0 and flags & 4):
+        check_symmetric_psd(Kn, "K")  # the kernel's checks have a floor max(1, max|K|)
+    if check_input and T > FULL_CHECK_T:
+        check_curvature_at(Kn, x, "K", dtype=dtype)
+    lazy = (x, g, bx, data_scale(kabs, 0.0 if b is None else brange, babs))
+    return _kernel_result(x if not (torch_in or low) else from_numpy(x, K), int(nit), message,
+                          lazy)
 
 
 # ----------------------------------------------------------------------------- entry point
@@ -387,9 +414,19 @@ def solve_simplex_qp(
     >>> solve_simplex_qp(r @ r.T, np.array([0.0, 0.1, 0.3]), warm_start=res.x).nit
     0
     """
+    if (method == "active_set" and type(K) is np.ndarray and K.dtype == _F64
+            and K.shape in _SMALL_SHAPES and tol is None and max_iter is None
+            and warm_start is None and type(check_input) is bool
+            and (b is None or (type(b) is np.ndarray and b.dtype == _F64
+                               and b.shape == K.shape[:1]))):
+        k = K.ravel().tolist()  # T = 1, 2: the closed form on Python floats
+        if all(map(math.isfinite, k)) and (b is None or all(map(math.isfinite, b.tolist()))):
+            if check_input:
+                check_symmetric_psd_small(k, "K", 1e-8)
+            return small_result(K, b, None, k)
     kern = _qp_kernel.KERNEL
     if kern is not None and method == "active_set" and (
-            (type(K) is np.ndarray and K.dtype == _F64 and K.ndim == 2)
+            (type(K) is np.ndarray and K.ndim == 2 and K.dtype.kind == "f")
             or (is_torch(K) and K.ndim == 2)):
         res = _solve_kernel(kern, K, b, tol, max_iter, warm_start, check_input)
         if res is not None:
@@ -425,11 +462,12 @@ def solve_simplex_qp(
         else check_int(max_iter, "max_iter", minimum=1 if method != "apg" else 0)
     )
     if method == "apg":
-        return _solve_apg(K, b, K_in, tol, max_iter, warm_start, check_input)
+        return solve_apg(K, b, tol, max_iter, warm_start, check_input)
 
     Kn = K if _is_f64(K) else to_numpy(K)
+    dtype = getattr(K, "dtype", _F64)
     if check_input:
-        check_symmetric_psd(Kn, "K")
+        check_symmetric_psd(Kn, "K", dtype=dtype)
     Kn = 0.5 * (Kn + Kn.T)  # as the kernel does: the solvers see an exactly symmetric K
     if b is None:
         bn = np.zeros(T)
@@ -444,23 +482,18 @@ def solve_simplex_qp(
     bmin = float(bn.min())
     bs = bn - bmin
     bsmax = float(bs.max())
+    if not (math.isfinite(kabs) and math.isfinite(bmin) and math.isfinite(bsmax)):
+        name = "K" if not math.isfinite(kabs) else "b"
+        raise ValueError(f"{name} contains NaN or inf (check_input=False skips the check that "
+                         "finds where)")
     babs = max(abs(bsmax + bmin), abs(bmin))
     scale = max(kabs, bsmax)
+    if method == "active_set" and T <= 2:
+        return small_result(Kn, None if b is None else bn,
+                             None if _is_f64(K_in) else (K if hasattr(K_in, "dtype") else None))
     nit, status, message = 0, 0, "optimal"
     if method in ("cvxpy", "daqp", "proxsuite"):
-        if method == "cvxpy":
-            x, nit, status, message = backend_cvxpy(Kn, bn)
-        elif method == "daqp":
-            x, nit, status, message = backend_daqp(Kn, bn, tol, max_iter, x0)
-        else:
-            x, nit, status, message = backend_proxsuite(Kn, bn, tol, max_iter)
-        # an external solver's "optimal" is only trusted on a feasible point: its gap is a
-        # bound on the suboptimality only there
-        infeas = max(abs(float(x.sum()) - 1.0), float(max(0.0, -x.min())))
-        if status == 0 and infeas > _EXTERNAL_FEAS_TOL:
-            status = 4
-            message = (f"{method} returned a point off the simplex (primal residual "
-                       f"{infeas:.2e} > {_EXTERNAL_FEAS_TOL:g}); its gap is not a bound")
+        x, nit, status, message = solve_external(method, Kn, bs, scale, tol, max_iter, x0)
     elif scale == 0.0:  # f is constant on the simplex
         x = np.full(T, 1.0 / T) if x0 is None else x0
         message = "optimal (f is constant on the simplex)"
@@ -469,20 +502,12 @@ def solve_simplex_qp(
         Ks = Kn * inv
         bss = bs * inv
         if method == "active_set":
-            if T == 1:
-                x = np.ones(1)
-                message = "optimal (T = 1)"
-            elif T == 2:
-                x = closed_form_t2(Ks, bss)
-                message = "optimal (closed form, T = 2)"
-            else:
-                # a gap at this level is round-off for data given in K's precision
-                roundoff = 1e-10 if _is_f64(K_in) else max(
-                    1e-10, 10.0 * _eps(getattr(K_in, "dtype", np.float64)))
-                x, nit, status, message = solve_active_set(
-                    Ks, bss, tol=tol, max_iter=max_iter, support=support, x0=x0,
-                    roundoff_gap=roundoff, trace=_TRACE,
-                )
+            # a gap at this level is round-off for data given in K's precision
+            roundoff = max(1e-10, 10.0 * _eps(dtype))
+            x, nit, status, message = solve_active_set(
+                Ks, bss, tol=tol, max_iter=max_iter, support=support, x0=x0,
+                roundoff_gap=roundoff, trace=_TRACE,
+            )
         else:
             if x0 is None:
                 x0 = np.full(T, 1.0 / T)
@@ -493,6 +518,8 @@ def solve_simplex_qp(
                 Ks, bss, x0, variant=method, tol=tol, max_iter=max_iter
             )
     g = Kn @ x + bn  # K and b may be the caller's arrays: use them now, not lazily
+    if check_input and T > FULL_CHECK_T:
+        check_curvature_at(Kn, x, "K", dtype=dtype)
     bx = float(bn @ x)
     return SimplexQPResult(
         x=x if _is_f64(K_in) else from_numpy(
@@ -502,62 +529,5 @@ def solve_simplex_qp(
         success=status == 0,
         message=message,
         method=method,
-        lazy=(x, g, bx, max(1.0, kabs, babs)),
+        lazy=(x, g, bx, data_scale(kabs, bsmax, babs)),
     )
-
-
-def _solve_apg(
-    K: Any, b: Any, K_in: Any, tol: float, n_iter: int, warm_start: Any, check_input: bool
-) -> SimplexQPResult:
-    from ._apg import apg_qp
-
-    xp = namespace(K)
-    if not xp.isdtype(K.dtype, "real floating"):
-        K = xp.astype(K, xp.float64)
-    if b is None:
-        b = xp.zeros(K.shape[:-1], dtype=K.dtype, device=getattr(K, "device", None))
-    elif b.dtype != K.dtype:
-        b = xp.astype(b, K.dtype)
-    if check_input:
-        Kh = to_numpy(K)
-        check_symmetric_psd(Kh, "K")
-    x0 = None
-    if warm_start is not None:
-        if isinstance(warm_start, SimplexQPResult):
-            warm_start = warm_start.x
-        if not hasattr(warm_start, "shape") or tuple(warm_start.shape) != tuple(b.shape):
-            raise ValueError(
-                f"warm_start for method 'apg' must be a point of shape {tuple(b.shape)}"
-            )
-        x0 = xp.astype(xp.asarray(warm_start), K.dtype)
-    K = 0.5 * (K + xp.matrix_transpose(K))
-    x = apg_qp(K, b, n_iter=n_iter, x0=x0)
-    g = (K @ x[..., None])[..., 0] + b
-    lam = xp.sum(x * g, axis=-1)
-    s = g - lam[..., None]
-    gap = lam - xp.min(g, axis=-1)
-    one = xp.ones_like(lam)
-    cscale = xp.maximum(
-        xp.maximum(xp.max(xp.abs(K), axis=(-2, -1)), xp.max(xp.abs(b), axis=-1)), one
-    )
-    zero = xp.zeros_like(lam)
-    primal = xp.maximum(xp.abs(xp.sum(x, axis=-1) - 1.0), xp.maximum(xp.max(-x, axis=-1), zero))
-    dual = xp.maximum(xp.max(-s, axis=-1), zero) / cscale
-    comp = xp.max(xp.abs(x) * xp.abs(s), axis=-1) / cscale
-    fun = 0.5 * xp.sum(x * (g + b), axis=-1)
-    return SimplexQPResult(
-        x=x,
-        fun=fun,
-        gap=gap,
-        kkt=KKTResiduals(primal, dual, comp),
-        nit=n_iter,
-        active_set=x > 0,
-        status=2,
-        success=True,
-        message=(
-            f"fixed iteration count ({n_iter}) run; no convergence test (no host "
-            f"synchronisation): compare gap with tol={tol:g} times the data scale"
-        ),
-        method="apg",
-    )
-

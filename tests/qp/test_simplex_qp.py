@@ -416,17 +416,18 @@ def test_external_backend_off_the_simplex_is_not_reported_as_success(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A backend that answers 'optimal' with an infeasible point must not pass as success."""
+    import fairmt_opt.qp._backends as qb
     import fairmt_opt.qp._solve as sq
 
     def fake(K: np.ndarray, b: np.ndarray, *args: object) -> tuple[np.ndarray, int, int, str]:
         return np.array([0.5, 0.5 + 1e-6, 0.0]), 3, 0, "fake optimal"
 
-    monkeypatch.setattr(sq, "backend_daqp", fake)
+    monkeypatch.setattr(qb, "backend_daqp", fake)
     res = sq.solve_simplex_qp(np.eye(3), method="daqp")
     assert not res.success and res.status == 4 and "off the simplex" in res.message
 
     def fake_ok(K: np.ndarray, b: np.ndarray, *args: object) -> tuple[np.ndarray, int, int, str]:
-        return np.array([0.5, 0.5, 0.0]), 3, 0, "fake optimal"
+        return np.full(3, 1.0 / 3.0), 3, 0, "fake optimal"  # the optimum: certified
 
-    monkeypatch.setattr(sq, "backend_daqp", fake_ok)
+    monkeypatch.setattr(qb, "backend_daqp", fake_ok)
     assert sq.solve_simplex_qp(np.eye(3), method="daqp").success
