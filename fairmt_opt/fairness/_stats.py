@@ -33,12 +33,16 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
-from .._utils.array import Array, device_of, is_torch, namespace
-from .._utils.validation import check_int, check_positive
+from .._utils.array import Array, device_of, is_torch
+from .._utils.validation import check_positive
 from ._inputs import check_inputs
+from ._moments import MOMENT_KEYS, centred_moments, merge_moments, regression_scores
+from ._strata import check_conditioning, merge_strata, strata_counts
 from ._tasks import Task, TaskKind
+from ._weights import check_sample_weight, weighted_median
 
-__all__ = ["HardStats", "SoftStats", "hard_stats", "soft_stats"]
+__all__ = ["HardStats", "SoftStats", "check_sample_weight", "hard_stats", "regression_scores",
+           "soft_stats"]
 
 CONFUSION_KEYS = ("tp", "pos", "fp", "neg")
 REGRESSION_KEYS = ("n", "abs_err", "sq_err", "pred", "target", "pred_sq", "target_sq", "cross")
@@ -55,12 +59,15 @@ class _Sums:
     sums: Mapping[str, Array]
 
     _extra_keys: ClassVar[tuple[str, ...]] = ()
+    _regression_extra: ClassVar[tuple[str, ...]] = ()
 
     def __post_init__(self) -> None:
         if self.kind not in ("detection", "classification", "regression"):
             raise ValueError(f"kind must be detection, classification or regression, "
                              f"got {self.kind!r}")
         need = REGRESSION_KEYS if self.kind == "regression" else CONFUSION_KEYS
+        if self.kind == "regression":
+            need = (*need, *(k for k in self._regression_extra if k not in need))
         missing = [k for k in (*need, *self._extra_keys) if k not in self.sums]
         if missing:
             raise ValueError(
@@ -101,6 +108,9 @@ class _Sums:
                 f"{other.num_groups} groups and {other.num_classes} classes "
                 f"(keys {sorted(self.sums)} vs {sorted(other.sums)})"
             )
+        return self._combine(other)
+
+    def _combine(self: _S, other: _S) -> _S:
         out = {}
         for k, v in self.sums.items():
             w = other.sums[k]
@@ -164,10 +174,64 @@ class HardStats(_Sums):
     detection, argmax for classification) plus, for conditional statistical parity,
     ``strata_count`` of shape ``(S, num_groups)`` (labelled samples per stratum and group) and
     ``strata_pos`` of shape ``(S, num_groups, K)`` (positive predictions; regression counts a
-    prediction above ``train_median``).
+    prediction above ``train_median``) for the :math:`S` strata present, whose codes are
+    ``strata_ids`` (sorted; memory bounded by the strata present, see
+    :mod:`fairmt_opt.fairness._strata`) out of ``num_strata``.
+
+    Regression also holds the centred, scaled moments of :mod:`fairmt_opt.fairness._moments`
+    (``scale``, ``vmin``, ``vmax``, ``pred_mean``, ``pred_mean_lo``, ``target_mean``,
+    ``target_mean_lo``, ``err_s``, ``abs_err_s``, ``sq_err_s``, ``pred_m2``, ``target_m2``,
+    ``cross_m2``), from which every regression score
+    is read (:func:`regression_scores`): exact at any location and finite magnitude. The raw
+    sums ``pred_sq``, ``target_sq``, ``cross`` (and unscaled ``abs_err``, ``sq_err``, ``pred``,
+    ``target``) are kept for the soft statistics' layout; they may overflow (to inf) for
+    predictions beyond about :math:`10^{154}` and carry the one-pass cancellation, so no score
+    should be formed from them.
+
+    ``a + b`` combines two shards: counts and sums add, the moments combine by Chan's update,
+    the strata by the union of their codes (``num_strata`` must agree).
     """
 
+    strata_ids: Any = None
+    num_strata: int = 1
+
     _extra_keys: ClassVar[tuple[str, ...]] = STRATA_KEYS
+    _regression_extra: ClassVar[tuple[str, ...]] = MOMENT_KEYS
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        S = int(np.shape(self.sums["strata_count"])[0])
+        if self.strata_ids is None:
+            object.__setattr__(self, "strata_ids", np.arange(S, dtype=np.int64))
+        ids = np.asarray(self.strata_ids)
+        G, K = self.num_groups, self.num_classes
+        if ids.shape != (S,) or tuple(np.shape(self.sums["strata_count"])) != (S, G) or tuple(
+                np.shape(self.sums["strata_pos"])) != (S, G, K):
+            raise ValueError(
+                f"HardStats: strata_ids {ids.shape}, strata_count "
+                f"{tuple(np.shape(self.sums['strata_count']))} and strata_pos "
+                f"{tuple(np.shape(self.sums['strata_pos']))} must have shapes (S,), (S, {G}) "
+                f"and (S, {G}, {K})"
+            )
+
+    def _combine(self, other: HardStats) -> HardStats:
+        if self.num_strata != other.num_strata:
+            raise ValueError(
+                f"cannot add statistics over {self.num_strata} strata to statistics over "
+                f"{other.num_strata} (pass the same num_strata to every shard)"
+            )
+        out: dict[str, Array] = {}
+        plain = [k for k in self.sums if k not in STRATA_KEYS and not (
+            self.kind == "regression" and k in MOMENT_KEYS)]
+        for k in plain:
+            out[k] = self.sums[k] + other.sums[k]
+        if self.kind == "regression":
+            out.update(merge_moments(self.sums, other.sums))
+        ids, count, pos = merge_strata(
+            (np.asarray(self.strata_ids), self.sums["strata_count"], self.sums["strata_pos"]),
+            (np.asarray(other.strata_ids), other.sums["strata_count"], other.sums["strata_pos"]))
+        out["strata_count"], out["strata_pos"] = count, pos
+        return dataclasses.replace(self, sums=out, strata_ids=ids)
 
 
 # ----------------------------------------------------------------------------- the sums
@@ -193,65 +257,6 @@ def group_matrix(
     if sample_weight is None:
         return Gm
     return Gm * xp.reshape(xp.astype(sample_weight, dtype), (-1, 1))
-
-
-def check_sample_weight(sample_weight: Any, n: int, like: Array | None = None, *,
-                        validate: bool = True) -> Array | None:
-    r"""Validate ``sample_weight``: ``None`` (every weight 1) or a real array of shape
-    ``(n,)`` with finite, nonnegative entries :math:`w_i \geq 0`.
-
-    Returns ``None`` or the weights as float64 NumPy, or, when ``like`` is a torch tensor, as a
-    tensor of its dtype on its device. ``validate=False`` skips the value checks (which read the
-    data and synchronise a GPU). Raises ``ValueError`` naming ``sample_weight``. Cost
-    :math:`O(n)`.
-
-    Examples
-    --------
-    >>> from fairmt_opt.fairness._stats import check_sample_weight
-    >>> check_sample_weight([1, 0, 2.5], 3)
-    array([1. , 0. , 2.5])
-    >>> check_sample_weight([1.0, -1.0], 2)
-    Traceback (most recent call last):
-    ...
-    ValueError: sample_weight must be nonnegative, found -1.0 at row 1
-    """
-    if sample_weight is None:
-        return None
-    if is_torch(sample_weight) and not (like is not None and is_torch(like)):
-        sample_weight = sample_weight.detach().cpu().numpy()
-    if like is not None and is_torch(like):
-        import torch
-
-        if not is_torch(sample_weight):
-            try:
-                sample_weight = torch.as_tensor(np.asarray(sample_weight, dtype=np.float64))
-            except (TypeError, ValueError) as exc:
-                raise ValueError(f"sample_weight must be a real array: {exc}") from exc
-        if sample_weight.dtype == torch.bool or sample_weight.is_complex():
-            raise ValueError(f"sample_weight must be real, got dtype {sample_weight.dtype}")
-        w = sample_weight.to(device=like.device, dtype=like.dtype)
-    else:
-        try:
-            w = np.asarray(sample_weight)
-        except (TypeError, ValueError) as exc:  # pragma: no cover - numpy accepts nearly anything
-            raise ValueError(f"sample_weight must be a real array: {exc}") from exc
-        if w.dtype == np.bool_ or not (np.issubdtype(w.dtype, np.integer)
-                                       or np.issubdtype(w.dtype, np.floating)):
-            raise ValueError(f"sample_weight must hold real numbers, got dtype {w.dtype}")
-        w = w.astype(np.float64)
-    if tuple(w.shape) != (n,):
-        raise ValueError(f"sample_weight must have shape ({n},) like outputs, "
-                         f"got {tuple(w.shape)}")
-    if validate and n:
-        xp = namespace(w)
-        bad = ~xp.isfinite(w)
-        if bool(xp.any(bad)):
-            i = int(xp.argmax(xp.astype(bad, xp.int64)))
-            raise ValueError(f"sample_weight must be finite, found {float(w[i])} at row {i}")
-        if bool(xp.any(w < 0)):
-            i = int(xp.argmax(xp.astype(w < 0, xp.int64)))
-            raise ValueError(f"sample_weight must be nonnegative, found {float(w[i])} at row {i}")
-    return w
 
 
 def class_indicator(xp: Any, kind: TaskKind, y: Array, K: int, dtype: Any) -> Array:
@@ -450,28 +455,6 @@ def hard_predictions(task: Task, outputs: Array) -> np.ndarray:
     return z.reshape(-1)
 
 
-def _median(x: np.ndarray, w: np.ndarray | None) -> float:
-    """Median of ``x``; with weights ``w`` the weighted median that equals ``np.median`` of
-    ``x[i]`` repeated ``w[i]`` times for integer weights (the mean of the two middle values on
-    an even total): the mean of the first sorted value whose cumulative weight reaches half
-    the total and the first that passes it. 0 for an empty (or all-zero-weight) sample."""
-    if w is not None:
-        keep = w > 0
-        x, w = x[keep], w[keep]
-    if not x.size:
-        return 0.0
-    if w is None:
-        return float(np.median(x))
-    order = np.argsort(x, kind="stable")
-    xs, cw = x[order], np.cumsum(w[order])
-    half = cw[-1] / 2
-    lo = xs[min(int(np.searchsorted(cw, half, side="left")), xs.size - 1)]
-    hi = xs[min(int(np.searchsorted(cw, half, side="right")), xs.size - 1)]
-    with np.errstate(over="ignore"):
-        mid = lo + hi
-    return float(mid / 2 if np.isfinite(mid) else lo / 2 + hi / 2)
-
-
 def _to_numpy_any(x: Any) -> Any:
     if x is None:
         return None
@@ -559,36 +542,17 @@ def hard_stats(
     Gm = group_matrix(xp, inp.g, inp.num_groups, np.float64, sample_weight=w)
     M = inp.m.reshape(-1, 1)
     y = inp.y.reshape(-1, 1)
-    if conditioning is None:
-        if num_strata is not None and check_int(num_strata, "num_strata", minimum=1) != 1:
-            raise ValueError("num_strata must be 1 (or None) when conditioning is None")
-        strata = np.zeros(N, dtype=np.int64)
-        S = 1
-    else:
-        c = np.asarray(_to_numpy_any(conditioning))
-        if c.ndim != 1 or c.shape[0] != N:
-            raise ValueError(f"conditioning must have shape ({N},) like outputs, got {c.shape}")
-        if c.dtype == np.bool_:
-            c = c.astype(np.int64)
-        if not (np.issubdtype(c.dtype, np.integer) or np.issubdtype(c.dtype, np.floating)):
-            raise ValueError(f"conditioning must hold integers, got dtype {c.dtype}")
-        if N and (not np.all(np.isfinite(c)) or np.any(np.floor(c) != c) or np.min(c) < 0):
-            raise ValueError("conditioning must hold non-negative integers (stratum ids)")
-        strata = c.astype(np.int64)
-        S = (int(strata.max()) + 1 if N else 1) if num_strata is None else check_int(
-            num_strata, "num_strata", minimum=1
-        )
-        if N and int(strata.max()) >= S:
-            raise ValueError(
-                f"conditioning must lie in [0, num_strata) = [0, {S}), "
-                f"found {int(strata.max())}"
-            )
+    codes, S = check_conditioning(_to_numpy_any(conditioning), N, num_strata)
     pred = hard_predictions(task, inp.z)
     K = task.out_dim
     if task.kind == "regression":
-        sums = _single(regression_sums(xp, inp.z, y, M, Gm))
+        with np.errstate(over="ignore", invalid="ignore"):  # raw sums: see HardStats
+            sums = _single(regression_sums(xp, inp.z, y, M, Gm))
+        lab = inp.m
+        sums.update(centred_moments(inp.z[lab, 0], inp.y[lab], None if w is None else w[lab],
+                                    inp.g[lab], inp.num_groups))
         if train_median is None:
-            med = _median(inp.y[inp.m], None if w is None else w[inp.m])
+            med = weighted_median(inp.y[lab], None if w is None else w[lab])
         else:
             try:
                 med = float(train_median)
@@ -606,11 +570,9 @@ def hard_stats(
             P = (pred.reshape(-1, 1) == np.arange(K).reshape(1, -1)).astype(np.float64)
         sums = _single(confusion_sums(xp, P[:, None, :], class_indicator(
             xp, task.kind, y, K, np.float64), M, Gm))
-    Gm = Gm * inp.m.reshape(-1, 1)  # the strata count labelled samples only
-    # strata: Sg[i, s*G + g] = m_i [strata_i = s][a_i = g]
-    Sm = (strata.reshape(-1, 1) == np.arange(S).reshape(1, -1)).astype(np.float64)
-    SG = (Sm[:, :, None] * Gm[:, None, :]).reshape(N, S * num_groups)
-    sums["strata_count"] = SG.sum(axis=0).reshape(S, num_groups)
-    sums["strata_pos"] = (SG.T @ (P * inp.m.reshape(-1, 1))).reshape(S, num_groups, K)
-    return HardStats(task.kind, inp.num_groups, K, sums)
+    # the strata count labelled samples only, each with its weight
+    lw = inp.m.astype(np.float64) if w is None else np.where(inp.m, w, 0.0)
+    ids, sums["strata_count"], sums["strata_pos"] = strata_counts(
+        codes, lw, inp.g, inp.num_groups, P)
+    return HardStats(task.kind, inp.num_groups, K, sums, strata_ids=ids, num_strata=S)
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from .._utils.array import Array, device_of, is_torch, namespace
 from .._utils.validation import check_positive, check_real
+from ._moments import moment_scores
 from ._stats import SoftStats, _Sums, soft_stats
 from ._tasks import Task
 
@@ -95,6 +96,10 @@ def stacked_rates(xp: Any, kind: str, s: Mapping[str, Array], regression_score: 
     if kind != "regression":
         q, ok = _confusion_rates(xp, s)
         return {"tpr": q[0, ...], "fpr": q[1, ...]}, {"tpr": ok[0, ...], "fpr": ok[1, ...]}
+    if "pred_m2" in s:  # hard statistics: the centred, scaled moments (see _moments)
+        sc, ok = moment_scores(s, (regression_score,))
+        v = sc[regression_score]
+        return {"score": v if regression_score == "ccc" else -v}, {"score": ok[regression_score]}
     n = s["n"]
     if regression_score == "mae":
         mae, ok = _safe_div(xp, s["abs_err"], n)
