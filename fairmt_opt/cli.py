@@ -2,28 +2,66 @@
 
 .. code-block:: text
 
-    fairmt-opt main [--out DIR] [--seeds N] [--epochs E] [--quick]
+    fairmt-opt main [--out DIR] [--overwrite] [--seeds N] [--epochs E] [--quick]
+                    [--bootstrap B]
     fairmt-opt study NAME [--dataset D] [--methods M ...] [--seeds N] [--epochs E]
-                          [--device cpu|cuda] [--out DIR] [--quick]
-                          [--label-fraction F] [--subsample N]
+                          [--device cpu|cuda] [--out DIR] [--overwrite] [--quick]
+                          [--label-fraction F] [--subsample N] [--bootstrap B]
     fairmt-opt datasets [NAME ...]
     fairmt-opt check [ARGS ...]        # python -m proofs_checks ARGS
     fairmt-opt bench [NAME ...] [--quick] [-- ARGS]   # the scripts in benchmarks/
+
+Every value is checked before anything is trained: a bad one (``--epochs 0``, ``--seeds -2``,
+``--label-fraction 1.5``, an unknown method or dataset, ``--device cuda`` without CUDA, an
+unwritable ``--out``, an ``--out`` holding another run's outputs without ``--overwrite``)
+ends in one line ``fairmt-opt study: error: ...`` on stderr and exit status 2. The outputs are
+written to a hidden folder beside ``--out`` and moved into place when complete
+(:class:`fairmt_opt.studies.OutputFolder`).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import pathlib
 import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from typing import Any, NoReturn
 
 __all__ = ["build_parser", "main"]
 
-_STUDY_NAMES = ("aggregation", "qp", "dynamics", "compare", "partial-labels", "sensitivity")
+_STUDY_NAMES = ("aggregation", "qp", "dynamics", "compare", "partial-labels", "sensitivity",
+                "frontier", "heads")
 _DATASETS = ("adult", "compas", "kdd", "celeba-attrs", "synthetic")
+_MAIN_STUDIES = ("compare", "dynamics")
+
+
+def _one_line(message: object) -> str:
+    return " ".join(str(message).split())
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line on stderr (exit status 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {_one_line(message)}\n")
+
+
+_FLAGS = ("seeds", "epochs", "device", "label_fraction", "subsample", "bootstrap", "methods",
+          "dataset", "output folder")
+
+
+def _usage_error(prog: str, message: object, *, flags: bool = True) -> int:
+    """Print ``prog: error: argument --FLAG: message`` (one line) and return 2."""
+    text = _one_line(message)
+    first = next((f for f in _FLAGS if flags and text.startswith(f + " ")), None)
+    if first is not None:
+        flag = "--out" if first == "output folder" else "--" + first.replace("_", "-")
+        text = f"argument {flag}: {text}"
+    print(f"{prog}: error: {text}", file=sys.stderr)
+    return 2
 
 
 def _add_study_options(p: argparse.ArgumentParser, *, main: bool = False) -> None:
@@ -37,7 +75,13 @@ def _add_study_options(p: argparse.ArgumentParser, *, main: bool = False) -> Non
     p.add_argument("--seeds", type=int, default=3, help="number of seeds (default 3)")
     p.add_argument("--epochs", type=int, default=None, help="training epochs")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
-    p.add_argument("--out", default=None, help="output folder")
+    p.add_argument("--out", default=None, help="output folder (must be new or empty, or hold "
+                   "an earlier run's outputs with --overwrite)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the outputs of an earlier run in --out")
+    p.add_argument("--bootstrap", type=int, default=None,
+                   help="bootstrap resamples of the test samples behind the verdicts' "
+                        "intervals (default 500, 200 with --quick)")
     p.add_argument("--quick", action="store_true", help="tiny sizes (smoke test)")
     p.add_argument("--subsample", type=int, default=None,
                    help="rows kept from the dataset (all splits together)")
@@ -45,7 +89,7 @@ def _add_study_options(p: argparse.ArgumentParser, *, main: bool = False) -> Non
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``fairmt-opt``."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="fairmt-opt",
         description="Fairness-aware multi-task learning studies (FairMT): reproducible runs "
                     "with tables, figures and a report.",
@@ -68,10 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _study(name: str, args: argparse.Namespace, **over: object) -> int:
-    from .studies import run_study
-
-    opts = {
+def _options(args: argparse.Namespace, **over: Any) -> dict[str, Any]:
+    opts: dict[str, Any] = {
         "dataset": getattr(args, "dataset", "adult"),
         "methods": tuple(args.methods) if getattr(args, "methods", None) else None,
         "seeds": args.seeds,
@@ -81,34 +123,71 @@ def _study(name: str, args: argparse.Namespace, **over: object) -> int:
         "quick": args.quick,
         "label_fraction": getattr(args, "label_fraction", 0.3),
         "subsample": args.subsample,
+        "bootstrap": args.bootstrap,
+        "overwrite": args.overwrite,
     }
     opts.update(over)
+    return opts
+
+
+def _run(config: Any) -> int:
+    from .datasets import DataPackageMissingError
+    from .studies import run_study_config
+
     t0 = time.perf_counter()
-    res = run_study(name, **opts)  # type: ignore[arg-type]
-    print(f"[{name}] {res.summary}")
-    print(f"[{name}] done in {time.perf_counter() - t0:.0f} s; report: {res.report}")
+    try:
+        res = run_study_config(config)
+    except DataPackageMissingError as exc:  # raised while loading, before any training
+        return _usage_error(f"fairmt-opt study {config.study}", exc)
+    print(f"[{config.study}] {res.summary}")
+    print(f"[{config.study}] done in {time.perf_counter() - t0:.0f} s; report: {res.report}")
     return 0
 
 
+def _study(name: str, args: argparse.Namespace) -> int:
+    from .studies import make_study_config
+
+    try:
+        config = make_study_config(name, **_options(args))
+    except ValueError as exc:
+        return _usage_error("fairmt-opt study", exc)
+    return _run(config)
+
+
 def _main_job(args: argparse.Namespace) -> int:
+    from .datasets import DataPackageMissingError
+    from .studies import OutputFolder, make_study_config, run_study_config
+
     root = pathlib.Path(args.out or "runs/main")
     t0 = time.perf_counter()
-    for name in ("compare", "dynamics"):
-        _study(name, args, dataset="adult", out=str(root / name), methods=None,
-               label_fraction=0.3)
-    index = root / "report.md"
-    index.write_text(
-        "# fairmt-opt main job: adult\n\n"
-        f"- [study compare](compare/report.md): every method, mean ± std over {args.seeds} "
-        "seeds, all metrics per task\n"
-        "- [study dynamics](dynamics/report.md): the primal–dual training of FairMT step by "
-        "step\n\n"
-        + "\n\n".join(
-            f"## {n}\n\n" + _summary_of(root / n / "report.md") for n in ("compare", "dynamics")
-        ) + "\n"
-    )
+    try:
+        configs = {n: make_study_config(n, check_output=False, **_options(
+            args, dataset="adult", methods=None, label_fraction=0.3, out=str(root / n),
+            overwrite=False)) for n in _MAIN_STUDIES}
+        folder = OutputFolder(root, overwrite=args.overwrite, label="main")
+    except ValueError as exc:
+        return _usage_error("fairmt-opt main", exc)
+    with folder:
+        for n, cfg in configs.items():
+            staged = dataclasses.replace(cfg, out=str(folder.path / n), recorded_out=str(root / n))
+            t1 = time.perf_counter()
+            try:
+                res = run_study_config(staged)
+            except DataPackageMissingError as exc:
+                return _usage_error("fairmt-opt main", exc)
+            print(f"[{n}] {res.summary}")
+            print(f"[{n}] done in {time.perf_counter() - t1:.0f} s")
+        (folder.path / "report.md").write_text(
+            "# fairmt-opt main job: adult\n\n"
+            f"- [study compare](compare/report.md): every method, mean and 95% intervals over "
+            f"{args.seeds} seed(s) and the test samples, all metrics per task, per-group rates\n"
+            "- [study dynamics](dynamics/report.md): the primal–dual training of FairMT step by "
+            "step\n\n"
+            + "\n\n".join(f"## {n}\n\n" + _summary_of(folder.path / n / "report.md")
+                           for n in _MAIN_STUDIES) + "\n")
+        folder.commit({"command": "fairmt-opt main"})
     print(f"main job done in {time.perf_counter() - t0:.0f} s")
-    print(f"report: {index.resolve()}")
+    print(f"report: {(root / 'report.md').resolve()}")
     return 0
 
 
@@ -120,6 +199,10 @@ def _summary_of(report: pathlib.Path) -> str:
 def _datasets(names: Sequence[str]) -> int:
     from .datasets import DATASETS, DataPackageMissingError, load_dataset
 
+    bad = [n for n in names if n not in DATASETS]
+    if bad:
+        return _usage_error("fairmt-opt datasets",
+                            f"dataset must be one of {sorted(DATASETS)}, got {bad}", flags=False)
     for name in names or list(DATASETS):
         opts = {"subsample": None}
         if name == "synthetic":
@@ -183,7 +266,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv[:1] == ["bench"] and "--" in argv:  # fairmt-opt bench [NAMES] -- SCRIPT ARGS
         cut = argv.index("--")
         argv, extra = argv[:cut], argv[cut + 1:]
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # a usage error (one line on stderr) or --help
+        return exc.code if isinstance(exc.code, int) else 2
     if args.command == "main":
         return _main_job(args)
     if args.command == "study":

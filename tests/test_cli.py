@@ -49,15 +49,23 @@ def test_main_job_quick(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[st
     assert "compare/report.md" in index and "dynamics/report.md" in index
     for study in ("compare", "dynamics"):
         assert (tmp_path / study / "results.csv").is_file()
-        assert "adult" in (tmp_path / study / "report.md").read_text()
+        assert (tmp_path / study / "groups.csv").is_file()
+        report = (tmp_path / study / "report.md").read_text()
+        assert "adult" in report
+        # the rerun command names the final folder, not the staging one
+        assert f"--out {tmp_path / study} --overwrite" in report
+    assert "## Per-group rates" in (tmp_path / "compare" / "report.md").read_text()
+    assert not [p for p in tmp_path.parent.iterdir() if p.name.startswith(f".{tmp_path.name}.")]
+    # a second main job into the same folder is refused, then replaces it with --overwrite
+    assert cli.main(["main", "--quick", "--seeds", "1", "--out", str(tmp_path)]) == 2
+    assert "already holds the outputs of another run" in capsys.readouterr().err
 
 
 def test_datasets_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["datasets", "synthetic"]) == 0
     text = capsys.readouterr().out
     assert "MTLDataset('synthetic'" in text and "positive rate" in text
-    with pytest.raises(ValueError, match="dataset must be one of"):
-        cli.main(["datasets", "mnist"])
+    assert cli.main(["datasets", "mnist"]) == 2  # one line on stderr (tests/test_cli_errors.py)
 
 
 def test_check_runs_proofs_checks(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,18 +1,20 @@
-"""The training studies: ``dynamics``, ``compare``, ``partial-labels``, ``sensitivity``.
+"""The training studies ``dynamics`` and ``sensitivity``, and the training helpers of every
+training study (``compare`` and ``partial-labels`` live in ``_compare``).
 
 They all train through :class:`fairmt_opt.torch.Trainer`, the one training loop of the
 library: an MLP encoder shared by the tasks, one ``nn.Linear`` head per task, Adam,
 mini-batches drawn from a seeded permutation (the last, smaller one of each epoch dropped),
 and any method of :data:`fairmt_opt.torch.METHODS` (each from
 :func:`fairmt_opt.torch.make_method`) to turn the batch into the loss to backpropagate and a
-dual step. The splits are evaluated by :meth:`fairmt_opt.torch.Trainer.report`.
+dual step. The splits are evaluated by :meth:`fairmt_opt.torch.Trainer.report`; the test
+outputs (:func:`split_outputs`) give the per-group rates of ``groups.csv``
+(:func:`~fairmt_opt.studies._evidence.record_group_rates`) and the bootstrap of the verdicts.
 """
 
 from __future__ import annotations
 
 import copy
 import itertools
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,13 +26,11 @@ from ..datasets import MTLDataset, load_dataset
 from ..fairness import Task, soft_violation
 from ..plots import new_figure
 from ._common import StudyConfig, StudyResult, StudyWriter, markdown_table, progress
+from ._evidence import record_group_rates
+from ._groups import FAIRNESS_METRIC, UTILITY_METRIC
 
-__all__ = ["TrainSettings", "evaluate", "history_rows", "make_trainer", "run_compare",
-           "run_dynamics", "run_partial_labels", "run_sensitivity", "train_method"]
-
-#: the fairness metric and the utility metric that summarise each task kind
-FAIRNESS_METRIC = {"detection": "eo", "classification": "eo", "regression": "ks"}
-UTILITY_METRIC = {"detection": "accuracy", "classification": "accuracy", "regression": "ccc"}
+__all__ = ["FAIRNESS_METRIC", "UTILITY_METRIC", "TrainSettings", "evaluate", "history_rows",
+           "make_trainer", "run_dynamics", "run_sensitivity", "split_outputs", "train_method"]
 
 
 @dataclass
@@ -191,6 +191,21 @@ def evaluate(ds: MTLDataset, trainer: Any, split_name: str, mu: float
     return rows, undefined
 
 
+def split_outputs(ds: MTLDataset, trainer: Any, split_name: str = "test") -> list[np.ndarray]:
+    """The outputs of ``trainer`` on a split as float64 NumPy arrays, one per task (detection
+    and regression ``(N,)``, classification ``(N, C)``), by
+    :meth:`fairmt_opt.torch.Trainer.outputs`."""
+    import torch
+
+    with torch.no_grad():
+        outs = trainer.outputs(ds.split(split_name))
+    res = []
+    for task, z in zip(ds.tasks, outs):
+        zh = z.detach().cpu().numpy().astype(np.float64)
+        res.append(zh[:, 0] if task.out_dim == 1 else zh)
+    return res
+
+
 # ----------------------------------------------------------------------------- shared runner
 
 
@@ -206,10 +221,13 @@ def _settings(config: StudyConfig, **over: Any) -> TrainSettings:
 
 def _run_methods(config: StudyConfig, w: StudyWriter, ds: MTLDataset, methods: Sequence[str],
                  settings: TrainSettings, variants: dict[str, dict[str, Any]] | None = None,
-                 hist_every: int = 1, eval_mu: float | None = None) -> dict[tuple[str, int], Any]:
-    """Train every method (or variant) for every seed; write results, history and timings."""
+                 hist_every: int = 1, eval_mu: float | None = None
+                 ) -> dict[tuple[str, int], list[np.ndarray]]:
+    """Train every method (or variant) for every seed; write results, history, timings and
+    the per-group rates on the test split; return the test outputs of every
+    ``(label, seed)`` (:func:`split_outputs`)."""
     variants = variants or {m: {} for m in methods}
-    trainers = {}
+    outputs = {}
     undefined: set[str] = set()
     jobs = [(label, seed) for label in variants for seed in range(config.seeds)]
     for label, seed in progress(jobs, desc=f"{config.study}:{ds.name}"):
@@ -217,7 +235,8 @@ def _run_methods(config: StudyConfig, w: StudyWriter, ds: MTLDataset, methods: S
         opts = variants[label]
         tr = train_method(method, ds, seed=seed, settings=settings, device=config.device,
                           options=opts)
-        trainers[(label, seed)] = tr
+        outputs[(label, seed)] = split_outputs(ds, tr, "test")
+        record_group_rates(w, ds, label, seed, outputs[(label, seed)], "test")
         mu = eval_mu if eval_mu is not None else float(
             {**settings.method_options, **opts}.get("mu", 0.1))
         for split in ("val", "test"):
@@ -235,7 +254,7 @@ def _run_methods(config: StudyConfig, w: StudyWriter, ds: MTLDataset, methods: S
         w.section("## Undefined metrics (left out of results.csv)\n\n"
                   + "\n".join(f"- {u}" for u in sorted(undefined)[:40])
                   + ("\n- ..." if len(undefined) > 40 else "") + "\n")
-    return trainers
+    return outputs
 
 
 def _table(results: list[dict[str, Any]], split: str = "test") -> dict[tuple[str, str, str],
@@ -246,164 +265,6 @@ def _table(results: list[dict[str, Any]], split: str = "test") -> dict[tuple[str
         if r["split"] == split:
             acc.setdefault((r["method"], r["task"], r["metric"]), []).append(r["value"])
     return {k: (float(np.mean(v)), float(np.std(v))) for k, v in acc.items()}
-
-
-# ----------------------------------------------------------------------------- compare
-
-
-def _compare_report(w: StudyWriter, ds: MTLDataset, methods: Sequence[str], eps: float,
-                    title_extra: str = "") -> str:
-    stats = _table(w.results, "test")
-    # table: one row per method and task, key metrics mean ± std
-    keys = {"detection": ("eod", "eo", "ks", "csp", "accuracy", "f1"),
-            "classification": ("eod", "eo", "csp", "accuracy", "macro_f1"),
-            "regression": ("ks", "csp", "ccc", "mae", "rmse")}
-    for task in ds.tasks:
-        ks = keys[task.kind]
-        rows = []
-        for m in methods:
-            row: list[Any] = [m]
-            for k in (*ks, "psi"):
-                mean, sd = stats.get((m, task.name, k), (math.nan, math.nan))
-                row.append("—" if math.isnan(mean) else f"{mean:.4f} ± {sd:.4f}")
-            rows.append(row)
-        w.section(f"## Task `{task.name}` ({task.kind}), test split, mean ± std over "
-                  f"{w.config.seeds} seed(s)\n\n" + markdown_table(["method", *ks, "soft ψ"],
-                                                                    rows))
-    rows = []
-    for m in methods:
-        mean, sd = stats.get((m, "all", "phi"), (math.nan, math.nan))
-        rows.append([m, f"{mean:.4f} ± {sd:.4f}", "yes" if mean <= eps else "no"])
-    mu = w.extra_config["settings"]["method_options"].get("mu")
-    w.section(f"## Aggregated soft violation Φ (μ = {mu}), test split\n\n"
-              f"The constraint of the constrained methods is Φ ≤ ε = {eps}.\n\n"
-              + markdown_table(["method", "Φ (test)", "Φ ≤ ε"], rows))
-    # scatter per task: utility against fairness, mean ± std
-    T = len(ds.tasks)
-    ncols = min(T, 3)
-    nrows = math.ceil(T / ncols)
-    fig, axes = new_figure(nrows, ncols, width=4.3, height=3.5)
-    for i, task in enumerate(ds.tasks):
-        ax = axes[i // ncols, i % ncols]
-        fk, uk = FAIRNESS_METRIC[task.kind], UTILITY_METRIC[task.kind]
-        for j, m in enumerate(methods):
-            (fx, fs), (uy, us) = (stats.get((m, task.name, fk), (math.nan, 0.0)),
-                                  stats.get((m, task.name, uk), (math.nan, 0.0)))
-            if math.isnan(fx) or math.isnan(uy):
-                continue
-            ax.errorbar(fx, uy, xerr=fs, yerr=us, fmt="os^vDPX*"[j % 8], color=f"C{j}",
-                        label=m, capsize=2)
-        ax.set_xlabel(f"{fk.upper()} (lower is fairer)")
-        ax.set_ylabel(uk)
-        ax.set_title(f"{task.name} ({task.kind})", fontsize=9)
-    for cell in range(T, nrows * ncols):
-        axes[cell // ncols, cell % ncols].axis("off")
-    axes[0, 0].legend(fontsize=6)
-    w.figure(fig, "tradeoff.png", f"Fairness against utility per task on {ds.name}{title_extra}"
-             " (test split, mean ± std over seeds)")
-    return _compare_summary(stats, ds, methods, eps, _table(w.results, "train"))
-
-
-def _compare_summary(stats: dict[tuple[str, str, str], tuple[float, float]], ds: MTLDataset,
-                     methods: Sequence[str], eps: float,
-                     eta_stats: dict[tuple[str, str, str], tuple[float, float]] | None = None
-                     ) -> str:
-    """The automatically written verdict of ``compare``.
-
-    For each task, FairMT is *fairer* than linear scalarisation when its mean fairness metric
-    (EO, or KS for regression) is lower by more than the larger of the two standard deviations
-    over seeds (a crude noise guard; with one seed any difference counts), and at *equal
-    utility* when its mean utility (accuracy, or CCC) is at most 0.01 below linear's.
-    """
-    if "fairmt" not in methods or "linear" not in methods:
-        return ("Summary statistics per method are in the tables below (the FairMT vs linear "
-                "comparison needs both methods).")
-    tol = 0.01
-    eta_stats = eta_stats or {}
-    better, lines = 0, []
-    for task in ds.tasks:
-        fk, uk = FAIRNESS_METRIC[task.kind], UTILITY_METRIC[task.kind]
-        (f_fm, s_fm), (f_li, s_li) = (stats[("fairmt", task.name, fk)],
-                                      stats[("linear", task.name, fk)])
-        u_fm, u_li = stats[("fairmt", task.name, uk)][0], stats[("linear", task.name, uk)][0]
-        noise = max(s_fm, s_li)
-        fairer = f_fm < f_li - noise
-        equal_utility = u_fm >= u_li - tol
-        if fairer and equal_utility:
-            better += 1
-        if fairer:
-            verdict = "fairer at equal utility" if equal_utility else "fairer but less useful"
-        elif f_fm > f_li + noise:
-            verdict = "LESS fair"
-        else:
-            verdict = "no difference beyond the seed noise"
-        best = min((m for m in methods if (m, task.name, fk) in stats),
-                   key=lambda m: stats[(m, task.name, fk)][0])
-        line = (f"`{task.name}`: {fk.upper()} {f_fm:.3f} ± {s_fm:.3f} (FairMT) vs "
-                f"{f_li:.3f} ± {s_li:.3f} (linear), {uk} {u_fm:.3f} vs {u_li:.3f}: {verdict}")
-        if best not in ("fairmt", "linear"):
-            line += (f" (lowest {fk.upper()}: {best}, {stats[(best, task.name, fk)][0]:.3f} at "
-                     f"{uk} {stats[(best, task.name, uk)][0]:.3f})")
-        lines.append(line)
-    phi_fm, phi_li = stats[("fairmt", "all", "phi")][0], stats[("linear", "all", "phi")][0]
-    etas = [v for (m, t, k), (v, _) in eta_stats.items() if m == "fairmt" and k == "final_eta"]
-    head = (f"On {ds.name} (test split, mean ± std over seeds), FairMT improved fairness over "
-            f"linear scalarisation at equal utility (utility at most {tol} below linear, "
-            f"fairness gain larger than the seed noise) on {better} of {len(ds.tasks)} task(s)")
-    if better == 0:
-        head += ": it did NOT improve fairness at equal utility on this dataset"
-    head += (f". The aggregated soft violation Φ was {phi_fm:.4f} for FairMT and "
-             f"{phi_li:.4f} for linear scalarisation (constraint ε = {eps}; FairMT "
-             f"{'met' if phi_fm <= eps else 'did NOT meet'} it on the test split)")
-    if etas:
-        head += (f". FairMT's dual variable ended at η = {etas[0]:.3g} (mean over seeds)"
-                 + (", i.e. the constraint was inactive and FairMT trained like an "
-                    "unconstrained method" if etas[0] == 0 else ""))
-    head += ". "
-    text = head + "Per task: " + "; ".join(lines) + "."
-    if "fairmt_none" in methods:
-        diffs = [abs(stats[("fairmt", t.name, FAIRNESS_METRIC[t.kind])][0]
-                     - stats[("fairmt_none", t.name, FAIRNESS_METRIC[t.kind])][0])
-                 for t in ds.tasks]
-        noises = [max(stats[("fairmt", t.name, FAIRNESS_METRIC[t.kind])][1],
-                      stats[("fairmt_none", t.name, FAIRNESS_METRIC[t.kind])][1])
-                  for t in ds.tasks]
-        if all(d <= n for d, n in zip(diffs, noises)):
-            text += (" FairMT without the head-aware proxy (uniform α, `fairmt_none`) matched "
-                     "FairMT within the seed noise on every task"
-                     + (": on this dataset the fairness gain comes from the constraint, not "
-                        "from the proxy QP." if better else "."))
-        else:
-            text += (" FairMT and FairMT without the proxy (`fairmt_none`) differ beyond the "
-                     "seed noise on at least one task (see the tables).")
-    return text
-
-
-def run_compare(config: StudyConfig) -> StudyResult:
-    """Every method of :data:`fairmt_opt.torch.METHODS` on a dataset, mean ± std over seeds,
-    every evaluation metric per task, and a fairness–utility scatter per task."""
-    from ..torch import METHODS
-
-    methods = _check_methods(config.methods or METHODS, METHODS)
-    ds = _dataset(config)
-    if config.study == "partial-labels":
-        ds = ds.keep_labels(config.label_fraction, seed=0)
-    settings = _settings(config)
-    w = StudyWriter(config, {"settings": settings.as_dict(), "dataset": repr(ds),
-                             "dataset_info": ds.info})
-    _run_methods(config, w, ds, methods, settings, hist_every=4)
-    extra = (f" with {config.label_fraction:.0%} of the training labels"
-             if config.study == "partial-labels" else "")
-    summary = _compare_report(w, ds, methods, float(settings.method_options["eps"]), extra)
-    title = ("Study: partial labels" if config.study == "partial-labels"
-             else "Study: method comparison")
-    return w.finish(f"{title} on {ds.name}{extra}", summary)
-
-
-def run_partial_labels(config: StudyConfig) -> StudyResult:
-    """``compare`` when only ``label_fraction`` (default 30%) of each task's training labels
-    are kept (a seeded random subset per task; validation and test keep all labels)."""
-    return run_compare(config)
 
 
 def _check_methods(methods: Sequence[str], allowed: Sequence[str]) -> tuple[str, ...]:
@@ -497,6 +358,7 @@ def run_dynamics(config: StudyConfig) -> StudyResult:
                 rows, _ = evaluate(ds, tr, split, float(settings.method_options["mu"]))
                 for task, metric, value in rows:
                     w.result(label, seed, split, task, metric, value)
+            record_group_rates(w, ds, label, seed, split_outputs(ds, tr, "test"), "test")
             for q, v in finals[(label, seed)].items():
                 w.result(label, seed, "train", "all", f"final_{q}", v)
             w.timing(label, seed, "all", "train_time_s", tr.seconds)

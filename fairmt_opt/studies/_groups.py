@@ -1,0 +1,161 @@
+r"""Per-group rates of the studies (``groups.csv``) and the summary metrics of a task.
+
+Everything here is computed by the fairness layer: :func:`fairmt_opt.fairness.hard_stats`
+(counts per group and class), :func:`fairmt_opt.fairness.group_rates` (TPR, FPR, MAE per
+group) and :func:`fairmt_opt.fairness.metrics_from_stats` /
+:func:`fairmt_opt.fairness.evaluate_task` (accuracy of a group's samples; EO, KS and the
+utility metrics of a task).
+
+Rows of ``groups.csv`` (:data:`GROUP_COLUMNS`): ``method, seed, split, task, group, metric,
+value, count``, where ``count`` is the denominator of the rate (labelled positives for a TPR,
+labelled negatives for an FPR, labelled samples for accuracy and MAE):
+
+=============== ==========================================================================
+task kind       metrics per group
+=============== ==========================================================================
+detection       ``tpr``, ``fpr``, ``accuracy``
+classification  ``tpr[c]``, ``fpr[c]`` per class ``c`` (one-vs-rest), ``macro_tpr`` (their
+                mean over the classes with a labelled sample: the balanced accuracy within
+                the group), ``accuracy``
+regression      ``mae``
+=============== ==========================================================================
+
+A rate whose denominator is empty in a group (no labelled positive, ...) is left out (no NaN
+row). The *headline* rate of a group (:data:`HEADLINE_RATE`: TPR, macro TPR, MAE) is the one
+the verdicts of the studies follow: the lift-only constraints of FairMT raise the worst
+group's TPR (lower its MAE) towards the best group's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..fairness import Task, evaluate_task, group_rates, hard_stats, metrics_from_stats
+
+__all__ = ["FAIRNESS_METRIC", "GROUP_COLUMNS", "HEADLINE_RATE", "UTILITY_METRIC",
+           "group_rate_rows", "headline_rates", "summary_metrics"]
+
+#: the fairness metric and the utility metric that summarise each task kind
+FAIRNESS_METRIC = {"detection": "eo", "classification": "eo", "regression": "ks"}
+UTILITY_METRIC = {"detection": "accuracy", "classification": "accuracy", "regression": "ccc"}
+#: the per-group rate of each task kind the verdicts follow, and whether higher is better
+HEADLINE_RATE: dict[str, tuple[str, bool]] = {
+    "detection": ("tpr", True), "classification": ("macro_tpr", True),
+    "regression": ("mae", False)}
+
+GROUP_COLUMNS = ("method", "seed", "split", "task", "group", "metric", "value", "count")
+
+
+def _rates(task: Task, stats: Any) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    rates, valid = group_rates(task, stats, regression_score="mae")
+    return ({k: np.asarray(v, dtype=np.float64) for k, v in rates.items()},
+            {k: np.asarray(v, dtype=bool) for k, v in valid.items()})
+
+
+def headline_rates(task: Task, stats: Any) -> tuple[np.ndarray, np.ndarray]:
+    r"""The headline rate of every group (:data:`HEADLINE_RATE`) from hard statistics.
+
+    Detection :math:`\mathrm{TPR}_g`; classification the mean over the classes with a labelled
+    positive in :math:`g` of the one-vs-rest :math:`\mathrm{TPR}_{gc}`; regression
+    :math:`\mathrm{MAE}_g`, all from :func:`fairmt_opt.fairness.group_rates`. Returns
+    ``(values, valid)`` of shape ``(G,)``; an invalid group (empty denominator) holds NaN.
+    Cost :math:`O(GK)`.
+
+    Examples
+    --------
+    >>> from fairmt_opt.fairness import Task, hard_stats
+    >>> t = Task("y", "detection")
+    >>> s = hard_stats(t, [1.0, -1.0, 1.0, -1.0], [1, 1, 1, 0], None, [0, 0, 1, 1], 2)
+    >>> headline_rates(t, s)
+    (array([0.5, 1. ]), array([ True,  True]))
+    """
+    rates, valid = _rates(task, stats)
+    if task.kind == "regression":
+        ok = valid["score"]
+        return np.where(ok, -rates["score"], np.nan), ok
+    tpr, ok = rates["tpr"], valid["tpr"]
+    n_ok = ok.sum(axis=1)
+    mean = np.where(ok, tpr, 0.0).sum(axis=1) / np.maximum(n_ok, 1)
+    return np.where(n_ok > 0, mean, np.nan), n_ok > 0
+
+
+def summary_metrics(task: Task, outputs: Any, targets: Any, mask: Any, groups: Any,
+                    num_groups: int, *, train_median: float | None = None
+                    ) -> tuple[float, float, np.ndarray]:
+    r"""The fairness metric, the utility metric (:data:`FAIRNESS_METRIC`,
+    :data:`UTILITY_METRIC`) and the headline group rates (:func:`headline_rates`) of one task
+    on one sample, the quantities every verdict of the studies compares.
+
+    Detection and classification: EO and accuracy by
+    :func:`fairmt_opt.fairness.metrics_from_stats`; regression: KS and CCC by
+    :func:`fairmt_opt.fairness.evaluate_task`. Undefined values are NaN (the bootstrap of
+    :func:`~fairmt_opt.studies._verdicts.bootstrap_intervals` leaves such resamples out).
+    Cost :math:`O(N K G)` (regression :math:`O(G^2 N \log N)` for KS).
+
+    Examples
+    --------
+    >>> from fairmt_opt.fairness import Task
+    >>> eo, acc, tpr = summary_metrics(Task("y", "detection"), [1.0, -1.0, 1.0, -1.0],
+    ...                                [1, 1, 1, 0], None, [0, 0, 1, 1], 2)
+    >>> eo, acc, tpr.tolist()
+    (0.5, 0.75, [0.5, 1.0])
+    """
+    stats = hard_stats(task, outputs, targets, mask, groups, num_groups,
+                       train_median=train_median)
+    fk, uk = FAIRNESS_METRIC[task.kind], UTILITY_METRIC[task.kind]
+    if task.kind == "regression":
+        rep = evaluate_task(task, outputs, targets, mask, groups, num_groups,
+                            train_median=train_median)
+    else:
+        rep = metrics_from_stats(task, stats)
+    return float(rep[fk]), float(rep[uk]), headline_rates(task, stats)[0]
+
+
+def group_rate_rows(task: Task, outputs: Any, targets: Any, mask: Any, groups: Any,
+                    num_groups: int) -> list[tuple[int, str, float, int]]:
+    r"""``(group, metric, value, count)`` of every per-group rate of one task (module
+    docstring), by :func:`fairmt_opt.fairness.hard_stats` and
+    :func:`fairmt_opt.fairness.group_rates`; a group's accuracy is
+    :func:`fairmt_opt.fairness.metrics_from_stats` on that group's samples alone. Rates with
+    an empty denominator are left out. Cost :math:`O(N K G)`.
+
+    Examples
+    --------
+    >>> from fairmt_opt.fairness import Task
+    >>> rows = group_rate_rows(Task("y", "detection"), [1.0, -1.0, 1.0, -1.0], [1, 1, 1, 0],
+    ...                        None, [0, 0, 1, 1], 2)
+    >>> [r for r in rows if r[0] == 1]
+    [(1, 'tpr', 1.0, 1), (1, 'fpr', 0.0, 1), (1, 'accuracy', 1.0, 2)]
+    """
+    z = np.asarray(outputs, dtype=np.float64)
+    y = np.asarray(targets)
+    m = np.ones(z.shape[0], dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
+    g = np.asarray(groups).astype(np.int64)
+    stats = hard_stats(task, z, y, m, g, num_groups)
+    rates, valid = _rates(task, stats)
+    rows: list[tuple[int, str, float, int]] = []
+    if task.kind == "regression":
+        n = np.asarray(stats["n"], dtype=np.float64)
+        for gi in range(num_groups):
+            if valid["score"][gi]:
+                rows.append((gi, "mae", float(-rates["score"][gi]), int(n[gi])))
+        return rows
+    pos, neg = (np.asarray(stats[k], dtype=np.float64) for k in ("pos", "neg"))
+    head, head_ok = headline_rates(task, stats)
+    for gi in range(num_groups):
+        for c in range(task.out_dim):
+            suffix = "" if task.kind == "detection" else f"[{c}]"
+            if valid["tpr"][gi, c]:
+                rows.append((gi, f"tpr{suffix}", float(rates["tpr"][gi, c]), int(pos[gi, c])))
+            if valid["fpr"][gi, c]:
+                rows.append((gi, f"fpr{suffix}", float(rates["fpr"][gi, c]), int(neg[gi, c])))
+        if task.kind == "classification" and head_ok[gi]:
+            rows.append((gi, "macro_tpr", float(head[gi]), int(pos[gi, :].sum())))
+        sel = m & (g == gi)
+        if sel.any():
+            own = metrics_from_stats(task, hard_stats(task, z[sel], y[sel], None,
+                                                      np.zeros(int(sel.sum()), np.int64), 2))
+            rows.append((gi, "accuracy", float(own["accuracy"]), int(sel.sum())))
+    return rows
