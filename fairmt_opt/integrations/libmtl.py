@@ -14,8 +14,8 @@ and solves
     = \tfrac12 \alpha^\top D G D \alpha, \qquad G_{st} = g_s^\top g_t,\
     D = \mathrm{Diag}(1/n),
 
-exactly by :func:`fairmt_opt.solve_simplex_qp`, then backpropagates
-:math:`\sum_t \alpha^\star_t \hat g_t`.
+exactly by :func:`fairmt_opt.solve_simplex_qp`, then sets the gradients from
+:math:`\alpha^\star` as LibMTL's ``MGDA`` does (:class:`ExactMGDA`, step 4).
 
 Use it as ``weighting=ExactMGDA`` of the ``Trainer`` of LibMTL 1.1.5 (the release on PyPI takes
 the class); :func:`register` adds it to ``LibMTL.weighting`` under a name, for the LibMTL
@@ -81,13 +81,15 @@ class ExactMGDA(_abs_weighting()):  # type: ignore[misc]
        :math:`L_t\|g_t\|` (a zero normaliser is left at 1), applied as :math:`DGD`;
     3. :math:`\alpha^\star` by :func:`fairmt_opt.solve_simplex_qp` (exact active set) on
        :math:`DGD`, passed to the solver as computed;
-    4. LibMTL's ``_backward_new_grads`` with the weights :math:`\alpha^\star_t/n_t` on the raw
-       gradients, i.e. the gradient :math:`\sum_t\alpha^\star_t\hat g_t`.
+    4. LibMTL's ``_backward_new_grads``, as LibMTL's ``MGDA`` calls it: the shared parameters
+       get :math:`\sum_t\alpha^\star_t\hat g_t` (weights :math:`\alpha^\star_t/n_t` on the raw
+       gradients); with ``rep_grad=True`` the representation gets
+       :math:`\sum_t\alpha^\star_t g_t` (LibMTL applies the weights to the unnormalised
+       representation gradients, and so does this class, to stay a drop-in).
 
-    Returns :math:`\alpha^\star` as a NumPy array (what the Trainer records per batch). With
-    ``rep_grad=True`` and a normalisation, LibMTL's ``MGDA`` applies its weights to the
-    unnormalised representation gradients; :class:`ExactMGDA` applies :math:`\alpha^\star/n`
-    in both modes, so the two modes give the same direction. An unknown ``mgda_gn`` raises
+    Returns :math:`\alpha^\star` as a NumPy array (what the Trainer records per batch), so
+    the only difference from LibMTL's ``MGDA`` is that the weights are exact. An unknown
+    ``mgda_gn`` raises
     :class:`ValueError`; a solve that does not report success raises :class:`RuntimeError`.
     Cost: :math:`T` backward passes (as LibMTL's MGDA), :math:`O(T^2 d)` for :math:`G`, and
     the solve.
@@ -115,11 +117,10 @@ class ExactMGDA(_abs_weighting()):  # type: ignore[misc]
         if not res.success:
             raise RuntimeError(f"ExactMGDA: solve_simplex_qp did not succeed: {res.message}")
         alpha = res.x
-        weights = alpha * inv
         if self.rep_grad:
-            self._backward_new_grads(weights, per_grads=per_grads)
+            self._backward_new_grads(alpha, per_grads=per_grads)
         else:
-            self._backward_new_grads(weights, grads=grads)
+            self._backward_new_grads(alpha * inv, grads=grads)
         return alpha.detach().cpu().numpy()
 
 
