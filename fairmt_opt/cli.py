@@ -36,6 +36,8 @@ _STUDY_NAMES = ("aggregation", "qp", "dynamics", "compare", "partial-labels", "s
                 "frontier", "heads")
 _DATASETS = ("adult", "compas", "kdd", "celeba-attrs", "synthetic")
 _MAIN_STUDIES = ("compare", "dynamics")
+#: bootstrap resamples of the main job (its time budget; ``--bootstrap`` overrides it)
+_MAIN_BOOTSTRAP = 200
 
 
 def _one_line(message: object) -> str:
@@ -81,7 +83,7 @@ def _add_study_options(p: argparse.ArgumentParser, *, main: bool = False) -> Non
                    help="replace the outputs of an earlier run in --out")
     p.add_argument("--bootstrap", type=int, default=None,
                    help="bootstrap resamples of the test samples behind the verdicts' "
-                        "intervals (default 500, 200 with --quick)")
+                        "intervals (default 500, 200 with --quick and in the main job)")
     p.add_argument("--quick", action="store_true", help="tiny sizes (smoke test)")
     p.add_argument("--subsample", type=int, default=None,
                    help="rows kept from the dataset (all splits together)")
@@ -163,7 +165,8 @@ def _main_job(args: argparse.Namespace) -> int:
     try:
         configs = {n: make_study_config(n, check_output=False, **_options(
             args, dataset="adult", methods=None, label_fraction=0.3, out=str(root / n),
-            overwrite=False)) for n in _MAIN_STUDIES}
+            overwrite=False, bootstrap=args.bootstrap or _MAIN_BOOTSTRAP))
+            for n in _MAIN_STUDIES}
         folder = OutputFolder(root, overwrite=args.overwrite, label="main")
     except ValueError as exc:
         return _usage_error("fairmt-opt main", exc)
