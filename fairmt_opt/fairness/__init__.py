@@ -8,7 +8,13 @@ One task at a time, from per-sample arrays:
   regression real; entries of unlabelled samples may hold anything (``-1``, NaN) and are
   never read;
 * ``mask``: ``(N,)`` bool, ``True`` = labelled (``None``: all labelled);
-* ``groups``: ``(N,)`` integers in ``[0, num_groups)``, ``num_groups >= 2``.
+* ``groups``: ``(N,)`` integers in ``[0, num_groups)``, ``num_groups >= 2``; for the
+  evaluation (:func:`evaluate_task`, :func:`by_group`) and whenever ``num_groups=None``, any
+  hashable labels (strings, booleans, categoricals, pandas Series) or several sensitive
+  features (a DataFrame: intersectional groups), encoded by :func:`encode_groups`.
+
+pandas Series and one-column DataFrames are accepted for every per-sample argument (pandas is
+optional and never imported unless such objects are passed).
 
 Layers of the package:
 
@@ -22,7 +28,11 @@ Layers of the package:
 * masked task losses: :func:`masked_loss` (binary cross-entropy, cross-entropy, squared or
   absolute error, unlabelled samples never read);
 * evaluation: :func:`evaluate_task` (EOD, EO, KS, CSP, accuracy, F1, macro-F1, CCC, MAE,
-  RMSE), :func:`metrics_from_stats`, :func:`ks_statistic`.
+  RMSE; ``output=``, ``pos_label=``, ``sample_weight=``, ``zero_division=``),
+  :func:`metrics_from_stats`, :func:`ks_statistic`, :func:`evaluate_all` (every task);
+* reports by group in the spirit of fairlearn's ``MetricFrame``: :func:`by_group`,
+  :func:`by_group_all` (:class:`GroupReport`: ``overall``, ``by_group``, ``group_min``,
+  ``group_max``, ``difference``, ``ratio``).
 
 Partial labels: unlabelled samples never count. A cell with an empty denominator (no
 labelled positive of a group, a task without labels in the batch, a single group present) is
@@ -34,6 +44,8 @@ Everything is written against the array API (NumPy or torch); torch is imported 
 torch tensors are passed, so this package works without torch.
 """
 
+from ._by_group import GroupReport, by_group, by_group_all, evaluate_all
+from ._groups import GroupEncoding, encode_groups
 from ._losses import MaskedLoss, RegressionLoss, masked_loss
 from ._metrics import MetricReport, evaluate_task, ks_statistic, metrics_from_stats
 from ._stats import HardStats, SoftStats, hard_predictions, hard_stats, soft_stats
@@ -49,7 +61,9 @@ from ._violation import (
 )
 
 __all__ = [
+    "GroupEncoding",
     "GroupReduction",
+    "GroupReport",
     "HardStats",
     "MaskedLoss",
     "MetricReport",
@@ -60,6 +74,10 @@ __all__ = [
     "Task",
     "TaskKind",
     "ViolationResult",
+    "by_group",
+    "by_group_all",
+    "encode_groups",
+    "evaluate_all",
     "evaluate_task",
     "group_rates",
     "hard_predictions",
