@@ -1,10 +1,10 @@
 r"""Per-group rates of the studies (``groups.csv``) and the summary metrics of a task.
 
-Everything here is computed by the fairness layer: :func:`fairmt_opt.fairness.hard_stats`
-(counts per group and class), :func:`fairmt_opt.fairness.group_rates` (TPR, FPR, MAE per
-group) and :func:`fairmt_opt.fairness.metrics_from_stats` /
-:func:`fairmt_opt.fairness.evaluate_task` (accuracy of a group's samples; EO, KS and the
-utility metrics of a task).
+Everything here is computed by the fairness layer: :func:`fairmt_opt.fairness.by_group`
+(the rates of ``groups.csv``), :func:`fairmt_opt.fairness.hard_stats` (counts per group and
+class), :func:`fairmt_opt.fairness.group_rates` (the headline rate of the verdicts) and
+:func:`fairmt_opt.fairness.metrics_from_stats` / :func:`fairmt_opt.fairness.evaluate_task`
+(EO, KS and the utility metrics of a task).
 
 Rows of ``groups.csv`` (:data:`GROUP_COLUMNS`): ``method, seed, split, task, group, metric,
 value, count``, where ``count`` is the denominator of the rate (labelled positives for a TPR,
@@ -14,9 +14,9 @@ labelled negatives for an FPR, labelled samples for accuracy and MAE):
 task kind       metrics per group
 =============== ==========================================================================
 detection       ``tpr``, ``fpr``, ``accuracy``
-classification  ``tpr[c]``, ``fpr[c]`` per class ``c`` (one-vs-rest), ``macro_tpr`` (their
-                mean over the classes with a labelled sample: the balanced accuracy within
-                the group), ``accuracy``
+classification  ``tpr[c]``, ``fpr[c]``, ``accuracy[c]`` per class ``c`` (one-vs-rest),
+                ``macro_tpr`` (the mean of ``tpr[c]`` over the classes with a labelled
+                sample: the balanced accuracy within the group), ``accuracy``
 regression      ``mae``
 =============== ==========================================================================
 
@@ -32,7 +32,14 @@ from typing import Any
 
 import numpy as np
 
-from ..fairness import Task, evaluate_task, group_rates, hard_stats, metrics_from_stats
+from ..fairness import (
+    Task,
+    by_group,
+    evaluate_task,
+    group_rates,
+    hard_stats,
+    metrics_from_stats,
+)
 
 __all__ = ["FAIRNESS_METRIC", "GROUP_COLUMNS", "HEADLINE_RATE", "UTILITY_METRIC",
            "group_rate_rows", "headline_rates", "summary_metrics"]
@@ -116,10 +123,10 @@ def summary_metrics(task: Task, outputs: Any, targets: Any, mask: Any, groups: A
 def group_rate_rows(task: Task, outputs: Any, targets: Any, mask: Any, groups: Any,
                     num_groups: int) -> list[tuple[int, str, float, int]]:
     r"""``(group, metric, value, count)`` of every per-group rate of one task (module
-    docstring), by :func:`fairmt_opt.fairness.hard_stats` and
-    :func:`fairmt_opt.fairness.group_rates`; a group's accuracy is
-    :func:`fairmt_opt.fairness.metrics_from_stats` on that group's samples alone. Rates with
-    an empty denominator are left out. Cost :math:`O(N K G)`.
+    docstring): the rates of :func:`fairmt_opt.fairness.by_group` (``output="logits"`` for
+    detection and classification), the macro TPR of :func:`headline_rates`, and as ``count``
+    the denominators of :func:`fairmt_opt.fairness.hard_stats`. Rates with an empty
+    denominator are left out. Cost :math:`O(N K G)`.
 
     Examples
     --------
@@ -134,28 +141,33 @@ def group_rate_rows(task: Task, outputs: Any, targets: Any, mask: Any, groups: A
     m = np.ones(z.shape[0], dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
     g = np.asarray(groups).astype(np.int64)
     stats = hard_stats(task, z, y, m, g, num_groups)
-    rates, valid = _rates(task, stats)
+    rep = by_group(task, z, y, m, g, num_groups,
+                   output=None if task.kind == "regression" else "logits")
+    col = {c: j for j, c in enumerate(rep.columns)}
+    count = rep.values[:, col["count"]]
     rows: list[tuple[int, str, float, int]] = []
+
+    def put(gi: int, name: str, column: str, n: float) -> None:
+        v = rep.values[gi, col[column]]
+        if not np.isnan(v) and n > 0:
+            rows.append((gi, name, float(v), int(n)))
+
     if task.kind == "regression":
-        n = np.asarray(stats["n"], dtype=np.float64)
         for gi in range(num_groups):
-            if valid["score"][gi]:
-                rows.append((gi, "mae", float(-rates["score"][gi]), int(n[gi])))
+            put(gi, "mae", "mae", count[gi])
         return rows
     pos, neg = (np.asarray(stats[k], dtype=np.float64) for k in ("pos", "neg"))
     head, head_ok = headline_rates(task, stats)
     for gi in range(num_groups):
-        for c in range(task.out_dim):
-            suffix = "" if task.kind == "detection" else f"[{c}]"
-            if valid["tpr"][gi, c]:
-                rows.append((gi, f"tpr{suffix}", float(rates["tpr"][gi, c]), int(pos[gi, c])))
-            if valid["fpr"][gi, c]:
-                rows.append((gi, f"fpr{suffix}", float(rates["fpr"][gi, c]), int(neg[gi, c])))
-        if task.kind == "classification" and head_ok[gi]:
-            rows.append((gi, "macro_tpr", float(head[gi]), int(pos[gi, :].sum())))
-        sel = m & (g == gi)
-        if sel.any():
-            own = metrics_from_stats(task, hard_stats(task, z[sel], y[sel], None,
-                                                      np.zeros(int(sel.sum()), np.int64), 2))
-            rows.append((gi, "accuracy", float(own["accuracy"]), int(sel.sum())))
+        if task.kind == "detection":
+            put(gi, "tpr", "tpr", pos[gi, 0])
+            put(gi, "fpr", "fpr", neg[gi, 0])
+        else:
+            for c in range(task.out_dim):
+                put(gi, f"tpr[{c}]", f"tpr[{c}]", pos[gi, c])
+                put(gi, f"fpr[{c}]", f"fpr[{c}]", neg[gi, c])
+                put(gi, f"accuracy[{c}]", f"accuracy[{c}]", count[gi])
+            if head_ok[gi]:
+                rows.append((gi, "macro_tpr", float(head[gi]), int(pos[gi, :].sum())))
+        put(gi, "accuracy", "accuracy", count[gi])
     return rows

@@ -44,6 +44,9 @@ def test_classification_rates_and_empty_cells_left_out() -> None:
     assert (0, "tpr[2]") not in rows  # an empty denominator gives no row, not NaN
     assert rows[(0, "fpr[2]")] == (pytest.approx(1 / 3), 3)
     assert rows[(0, "macro_tpr")] == (0.75, 3)
+    # one-vs-rest accuracy of class 2 in group 0: predicted once, never the label
+    assert rows[(0, "accuracy[0]")] == (1.0, 3)
+    assert rows[(0, "accuracy[2]")] == (pytest.approx(2 / 3), 3)
     assert rows[(0, "accuracy")] == (pytest.approx(2 / 3), 3)
     assert rows[(1, "accuracy")] == (1.0, 2)
     assert not any(np.isnan(v) for v, _ in rows.values())
