@@ -194,3 +194,27 @@ def test_all_tasks_helpers():
     assert dict(ms["y"]) == dict(_ref())
     with pytest.raises(ValueError, match="outputs must have shape"):
         by_group_all(tasks, z[:, :1], y, masks, CODES, 2)
+
+
+def test_single_inferred_group_and_strata_columns():
+    z = np.array([0.5, -1.0, 2.0, 0.0, 1.0, 1.0])
+    y = np.array([1, 0, 1, 0, 1, 0])
+    r = by_group(DET, z, y, None, ["a"] * 6, output="logits", conditioning=[0, 0, 1, 1, 5, 5])
+    assert r.group_labels == ("a",)
+    assert r.by_group.loc["a", "selection_rate@5"] == 1.0
+    assert r.by_group.loc["a", "selection_rate@0"] == 0.5
+    d = r.difference()
+    assert np.isnan(d["tpr"]) and "two groups" in d.undefined["tpr"]
+    assert by_group(DET, z, y, None, ["a"] * 6, output="logits",
+                    zero_division=0.0).difference()["tpr"] == 0.0
+    m = evaluate_task(DET, z, y, None, ["a"] * 6, output="logits")
+    assert np.isnan(m["eod"]) and m["accuracy"] == pytest.approx(5 / 6)
+
+
+def test_soft_statistics_accept_labels_with_num_groups_none():
+    from fairmt_opt.fairness import soft_stats
+
+    a = soft_stats(DET, Z, Y, None, np.where(CODES == 0, "u", "v"), None)
+    b = soft_stats(DET, Z, Y, None, CODES, 2)
+    for k in b.keys():
+        np.testing.assert_array_equal(a[k], b[k])
