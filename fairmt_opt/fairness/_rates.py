@@ -32,7 +32,6 @@ A group without any labelled sample (zero total weight) has no value under eithe
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -125,6 +124,3 @@ def spread(values: np.ndarray, valid: np.ndarray, fill: float | None
         return None, ("fewer than two groups" if fill is None else "no group")
     return float(v.max() - v.min()), ""
 
-
-def finite_or_none(x: float) -> float | None:
-    return x if math.isfinite(x) else None
