@@ -81,14 +81,16 @@ def check_symmetric_psd_small(k: list[float], name: str, r: float) -> None:
     :math:`\max|K_{ij}|` (no overflow), :math:`S + \delta I \succeq 0` is
     :math:`S_{00} + \delta \ge 0`, :math:`S_{11} + \delta \ge 0` and
     :math:`S_{01}^2 \le (S_{00} + \delta)(S_{11} + \delta)`."""
-    kabs = max(abs(v) for v in k)
+    if len(k) == 1:
+        if k[0] < 0.0:  # -r |k| < k < 0 passes only for r >= 1
+            if k[0] < -r * abs(k[0]):
+                raise _not_psd(name, f"{name}[0, 0] = {k[0]:.3g}")
+        return
+    k00, k01, k10, k11 = k
+    kabs = max(abs(k00), abs(k01), abs(k10), abs(k11))
     if kabs == 0.0:
         return
-    if len(k) == 1:
-        if k[0] < -r * kabs:
-            raise _not_psd(name, f"{name}[0, 0] = {k[0]:.3g}")
-        return
-    k00, k01, k10, k11 = (v / kabs for v in k)
+    k00, k01, k10, k11 = k00 / kabs, k01 / kabs, k10 / kabs, k11 / kabs
     asym = abs(k01 - k10)
     if asym > r:
         raise _asym_error(name, asym * kabs, r, kabs)

@@ -3,64 +3,84 @@ for one or two tasks), with the result fields of the general solver."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
 from .._utils.array import from_numpy
-from ..certificates._qp import data_scale
+from ..certificates._qp import check_symmetric_psd_small, data_scale
 from ._result import SimplexQPResult, _kernel_result
 
-__all__ = ["closed_form", "small_result"]
+__all__ = ["closed_form_t2", "small_result"]
+
+_FLOAT64_RTOL = 1e-8  # input_rtol("float64")
 
 
-def closed_form(k: list[float], bv: list[float] | None) -> tuple[list[float], str]:
-    r"""The exact solution for :math:`T \le 2` from the row-major entries ``k`` of a symmetric
-    PSD ``K`` and ``bv`` (``None``: zero), as Python floats; returns ``(x, message)``.
+def closed_form_t2(k00: float, k01: float, k11: float, b0: float, b1: float,
+                   scale: float) -> float:
+    r"""The first coordinate :math:`t` of the minimiser :math:`x = (t, 1 - t)` for
+    :math:`T = 2` (symmetric PSD ``K``, Python floats, ``scale`` :math:`> 0` the data scale
+    :math:`\max(\|K\|_{\max}, |b_0 - b_1|)` by which the entries are divided: no overflow, the
+    ratio is unchanged).
 
-    :math:`T = 2`: with :math:`x = (t, 1 - t)`, :math:`f = \tfrac12 a t^2 + c t +` const,
+    Along the segment :math:`f = \tfrac12 a t^2 + c t +` const with
     :math:`a = K_{00} - 2K_{01} + K_{11} \ge 0` and :math:`c = K_{01} - K_{11} + b_0 - b_1`, so
     :math:`t = \operatorname{clip}(-c/a, 0, 1) = \operatorname{clip}((K_{11} - K_{01} + b_1 -
     b_0)/(K_{00} - 2K_{01} + K_{11}), 0, 1)`. When :math:`a \le 0` (0, or negative by
-    round-off) ``f`` is linear (or concave) along the segment and the better vertex is taken
-    (:math:`t = 1` when :math:`f(1) - f(0) = \tfrac12 a + c < 0`, :math:`t = 0` when it is
-    positive, :math:`t = \tfrac12` when ``f`` is constant). Computed on the data divided by
-    :math:`\max(\|K\|_{\max}, \max b - \min b)` (no overflow; the ratio is unchanged).
+    round-off) ``f`` is linear (or concave) along the segment and the better vertex is taken:
+    :math:`t = 1` when :math:`f(1) - f(0) = \tfrac12 a + c < 0`, :math:`t = 0` when it is
+    positive, :math:`t = \tfrac12` when ``f`` is constant.
+
+    >>> round(closed_form_t2(2.0, 1.0, 3.0, 0.0, 0.0, 3.0), 12)  # (3 - 1) / (2 - 2 + 3)
+    0.666666666667
+    >>> closed_form_t2(1.0, 1.0, 1.0, 0.0, 1.0, 1.0)  # a = 0: the vertex of smaller b
+    1.0
     """
-    if len(k) == 1:
-        return [1.0], "optimal (T = 1)"
-    b0, b1 = (0.0, 0.0) if bv is None else (bv[0], bv[1])
-    scale = max(max(abs(v) for v in k), abs(b0 - b1))
-    if scale == 0.0:
-        return [0.5, 0.5], "optimal (f is constant on the simplex)"
-    k00, k01, k10, k11 = (v / scale for v in k)
-    k01 = 0.5 * (k01 + k10)
+    k00, k01, k11 = k00 / scale, k01 / scale, k11 / scale
     a = k00 - 2.0 * k01 + k11
     c = k01 - k11 + (b0 / scale - b1 / scale)
     if a > 0.0:
-        t = min(1.0, max(0.0, -c / a))
-    else:
-        d = 0.5 * a + c
-        t = 1.0 if d < 0.0 else 0.0 if d > 0.0 else 0.5
-    return [t, 1.0 - t], "optimal (closed form, T = 2)"
+        return min(1.0, max(0.0, -c / a))
+    d = 0.5 * a + c
+    return 1.0 if d < 0.0 else 0.0 if d > 0.0 else 0.5
 
 
 def small_result(K: np.ndarray, b: np.ndarray | None, like: Any,
-                  k: list[float] | None = None) -> SimplexQPResult:
-    """The ``active_set`` result for a float64 ``K`` of size ``T <= 2`` (checked; ``k`` its
-    entries when already read): the closed form, with ``g``, the scale and the lazy
-    certificate fields of the general solver."""
-    if k is None:
-        k = K.ravel().tolist()
-    bv = None if b is None else b.tolist()
-    xl, message = closed_form(k, bv)
-    x = np.array(xl)
-    g = K @ x if b is None else K @ x + b
-    kabs = max(abs(v) for v in k)
-    if bv is None:
-        bx, scale = 0.0, data_scale(kabs, 0.0, 0.0)
+                 check: bool) -> SimplexQPResult | None:
+    """The ``active_set`` result for a float64 ``K`` of size ``T <= 2`` (``b`` float64 or
+    None), checked when ``check`` (:func:`check_symmetric_psd_small` with float64's tolerance):
+    the closed form, with ``g = Kx + b``, the data scale and the lazy certificate fields of the
+    general solver; ``x`` like ``like`` (NumPy when None). None when an entry is not finite
+    (or a sum of entries overflows): the general path then words the error."""
+    k = K.ravel().tolist()
+    if b is None:
+        b0 = b1 = 0.0
     else:
-        bx = sum(u * v for u, v in zip(bv, xl))
-        scale = data_scale(kabs, max(bv) - min(bv), max(abs(v) for v in bv))
-    return _kernel_result(x if like is None else from_numpy(x, like), 0, message,
-                          (x, g, bx, scale))
+        bl = b.tolist()
+        b0, b1 = bl[0], bl[-1]
+    if not math.isfinite(sum(k) + b0 + b1):
+        return None
+    if check:
+        check_symmetric_psd_small(k, "K", _FLOAT64_RTOL)
+    if len(k) == 1:
+        x = np.ones(1)
+        g = np.array([k[0] + b0])
+        return _kernel_result(x if like is None else from_numpy(x, like), 0, "optimal (T = 1)",
+                              (x, g, b0, data_scale(abs(k[0]), 0.0, abs(b0))))
+    k00, k01, k10, k11 = k
+    kabs = max(abs(k00), abs(k01), abs(k10), abs(k11))
+    brange = abs(b0 - b1)
+    scale = max(kabs, brange)
+    if scale > 0.0:
+        t = closed_form_t2(k00, 0.5 * k01 + 0.5 * k10, k11, b0, b1, scale)
+        message = "optimal (closed form, T = 2)"
+    else:
+        t = 0.5
+        message = "optimal (f is constant on the simplex)"
+    u = 1.0 - t
+    x = np.array([t, u])
+    g = np.array([k00 * t + k01 * u + b0, k10 * t + k11 * u + b1])
+    lazy = (x, g, b0 * t + b1 * u,
+            scale if scale > 0.0 else data_scale(0.0, 0.0, max(abs(b0), abs(b1))))
+    return _kernel_result(x if like is None else from_numpy(x, like), 0, message, lazy)

@@ -24,7 +24,6 @@ from ..certificates._qp import (
     _eps,
     check_curvature_at,
     check_symmetric_psd,
-    check_symmetric_psd_small,
     data_scale,
 )
 from . import _kernel as _qp_kernel
@@ -200,7 +199,7 @@ def _solve_kernel(
         Kh = Kn = K if K.dtype == _F64 else np.ascontiguousarray(K, dtype=_F64)
         kaddr = Kn.ctypes.data if (T >= _DIRECT_T or Kn is not K) and Kn.flags.c_contiguous \
             else 0
-    low = _eps(dtype) != _eps(_F64)  # float32, float16, bfloat16 data
+    low = dtype.itemsize != 8 if torch_in else dtype != _F64  # float32, float16, bfloat16
     roundoff = max(1e-10, 10.0 * _eps(dtype)) if low else 1e-10
     if check_input:
         if low or T > FULL_CHECK_T:
@@ -419,11 +418,9 @@ def solve_simplex_qp(
             and warm_start is None and type(check_input) is bool
             and (b is None or (type(b) is np.ndarray and b.dtype == _F64
                                and b.shape == K.shape[:1]))):
-        k = K.ravel().tolist()  # T = 1, 2: the closed form on Python floats
-        if all(map(math.isfinite, k)) and (b is None or all(map(math.isfinite, b.tolist()))):
-            if check_input:
-                check_symmetric_psd_small(k, "K", 1e-8)
-            return small_result(K, b, None, k)
+        res = small_result(K, b, None, check_input)  # T = 1, 2: closed form, Python floats
+        if res is not None:
+            return res
     kern = _qp_kernel.KERNEL
     if kern is not None and method == "active_set" and (
             (type(K) is np.ndarray and K.ndim == 2 and K.dtype.kind == "f")
@@ -489,8 +486,11 @@ def solve_simplex_qp(
     babs = max(abs(bsmax + bmin), abs(bmin))
     scale = max(kabs, bsmax)
     if method == "active_set" and T <= 2:
-        return small_result(Kn, None if b is None else bn,
-                             None if _is_f64(K_in) else (K if hasattr(K_in, "dtype") else None))
+        res = small_result(Kn, None if b is None else bn,
+                           None if _is_f64(K_in) else (K if hasattr(K_in, "dtype") else None),
+                           False)
+        assert res is not None  # finite: checked above
+        return res
     nit, status, message = 0, 0, "optimal"
     if method in ("cvxpy", "daqp", "proxsuite"):
         x, nit, status, message = solve_external(method, Kn, bs, scale, tol, max_iter, x0)
