@@ -355,7 +355,7 @@ class Trainer:
             y = _host(raw.targets[t])
             median = None if train_median is None else train_median.get(task.name)
             metrics[task.name] = evaluate_task(task, zh, y, masks[:, t], groups, m.num_groups,
-                                               train_median=median)
+                                               output="logits", train_median=median)
             losses[task.name] = float(masked_task_loss(
                 task, z, b.targets[t], b.mask[:, t], regression_loss=reg_loss).value)
             if masks[:, t].any():
