@@ -7,14 +7,9 @@ from collections.abc import Sequence
 import torch
 
 from ..fairness import Task
+from ..fairness._finite import check_finite_rows
 
 __all__ = ["check_batch"]
-
-
-def _flat_output(task: Task, outputs: torch.Tensor) -> torch.Tensor:
-    if task.kind == "classification":
-        return outputs
-    return outputs.reshape(outputs.shape[0])
 
 
 def check_batch(
@@ -32,8 +27,12 @@ def check_batch(
 
     Shapes, dtypes and devices are always checked (no host synchronisation). With
     ``values=True`` the values are checked too (this synchronises a GPU with its host):
-    targets in range on labelled entries, finite labelled outputs and targets, group ids in
-    ``[0, num_groups)``.
+    targets in range and finite on the entries labelled for their task, group ids in
+    ``[0, num_groups)``, and the representations ``h`` and every task's outputs finite on
+    **every** row, labelled or not (the rule of :mod:`fairmt_opt.fairness._finite`: a row no
+    task labels still enters the step's backward pass, where 0 times NaN is NaN, which would
+    reach the shared parameters). The error names the task (or ``h``), the
+    first offending row and the tasks that label it.
 
     Examples
     --------
@@ -107,13 +106,15 @@ def check_batch(
             f"groups must hold ids in [0, {num_groups}), got values in "
             f"[{int(groups.min())}, {int(groups.max())}]"
         )
+    named = [(t.name, m) for t, m in zip(tasks, masks)]
+    if h is not None and N:
+        check_finite_rows(h.detach(), "the representations h", masks=named)
     for task, z, y, m in zip(tasks, outputs, targets, masks):
         where = f"task {task.name!r}"
+        if N:
+            check_finite_rows(z.detach(), "outputs", task=task.name, masks=named)
         if not bool(m.any()):
             continue
-        zl = _flat_output(task, z)[m]
-        if not bool(torch.isfinite(zl).all()):
-            raise ValueError(f"{where}: outputs contain NaN or inf on labelled samples")
         yl = y[m]
         if task.kind == "classification":
             lo, hi = int(yl.min()), int(yl.max())
