@@ -15,6 +15,8 @@ torch = pytest.importorskip("torch")
 if importlib.util.find_spec("LibMTL") is None:
     pytest.skip("LibMTL is not installed", allow_module_level=True)
 
+# the adapter first: without torchvision it registers LibMTL without running its __init__
+import fairmt_opt.integrations.libmtl  # noqa: E402, F401
 from LibMTL.architecture import HPS  # noqa: E402
 from LibMTL.loss import CELoss  # noqa: E402
 from LibMTL.metrics import AccMetric  # noqa: E402
