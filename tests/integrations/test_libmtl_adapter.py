@@ -16,7 +16,7 @@ if importlib.util.find_spec("LibMTL") is None:
     pytest.skip("LibMTL is not installed", allow_module_level=True)
 
 # the adapter first: without torchvision it registers LibMTL without running its __init__
-import fairmt_opt.integrations.libmtl  # noqa: E402, F401
+importlib.import_module("fairmt_opt.integrations.libmtl")
 from LibMTL.architecture import HPS  # noqa: E402
 from LibMTL.loss import CELoss  # noqa: E402
 from LibMTL.metrics import AccMetric  # noqa: E402
