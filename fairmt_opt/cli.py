@@ -33,7 +33,7 @@ from typing import Any, NoReturn
 __all__ = ["build_parser", "main"]
 
 _STUDY_NAMES = ("aggregation", "qp", "dynamics", "compare", "partial-labels", "sensitivity",
-                "frontier", "heads")
+                "frontier")
 _DATASETS = ("adult", "compas", "kdd", "celeba-attrs", "synthetic")
 _MAIN_STUDIES = ("compare", "dynamics")
 #: bootstrap resamples of the main job (its time budget; ``--bootstrap`` overrides it)

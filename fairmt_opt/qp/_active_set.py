@@ -32,22 +32,11 @@ from typing import Any
 import numpy as np
 from scipy.linalg import lapack
 
-__all__ = ["active_set_qp", "block_pivot", "closed_form_t2", "solve_active_set"]
+__all__ = ["active_set_qp", "block_pivot", "solve_active_set"]
 
 _SING = 1e-9       # curvature (relative to max|K|) treated as zero when adding an index
 _REFRESH = 60      # rebuild the inverse from scratch after max(_REFRESH, |F|) updates
 _STAT_TOL = 1e-12  # stationarity residual on F that triggers a rebuild before stopping
-
-
-def closed_form_t2(K: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Exact solution for T = 2: minimise a convex quadratic of ``t = x_0`` on [0, 1]."""
-    a = K[0, 0] - 2.0 * K[0, 1] + K[1, 1]
-    c = K[0, 1] - K[1, 1] + b[0] - b[1]  # derivative at t = 0
-    if a > 1e-14 * max(1.0, abs(K[0, 0]) + abs(K[1, 1])):
-        t = min(1.0, max(0.0, -c / a))
-    else:  # linear along the simplex: the better vertex (derivative c + a t)
-        t = 1.0 if c + 0.5 * a < 0 else 0.0
-    return np.array([t, 1.0 - t])
 
 
 def _record(trace: list[tuple[int, ...]], F: np.ndarray) -> None:

@@ -26,7 +26,6 @@ study              what it measures
 ``partial-labels`` ``compare`` with only a fraction of the training labels of each task
 ``sensitivity``    FairMT against μ, ε and the dual step size ρ
 ``frontier``       fairness–utility fronts over a sweep of ε (and λ), hypervolumes, fairlearn
-``heads``          head proxies (head, rep, full, none) on heads of controlled geometry
 ================== =====================================================================
 
 The training studies train through :class:`fairmt_opt.torch.Trainer`:
@@ -68,7 +67,6 @@ STUDIES: dict[str, str] = {
     "partial-labels": "._compare:run_partial_labels",
     "sensitivity": "._training:run_sensitivity",
     "frontier": "._frontier:run_frontier",
-    "heads": "._heads:run_heads",
 }
 
 
