@@ -303,10 +303,11 @@ def _residuals(
 ) -> tuple[float, float, KKTResiduals]:
     """(gap, multiplier, residuals) for a float64 point ``x`` with gradient ``g``."""
     lam = float(x @ g)
-    s = g - lam
     gap = lam - float(g.min())  # = max_t(-s_t), the dual residual before scaling
     primal = max(abs(float(x.sum()) - 1.0), -float(x.min()), 0.0)
-    comp = float(abs(x * s).max()) / scale
+    with np.errstate(over="ignore", invalid="ignore"):  # s_t may overflow where x_t = 0
+        s = g - lam
+        comp = float(np.max(abs(x * s), where=x != 0.0, initial=0.0)) / scale
     return gap, lam, KKTResiduals(primal, max(gap, 0.0) / scale, comp)
 
 
@@ -396,15 +397,30 @@ def certify_simplex_qp(
         rtol = float(np.sqrt(_eps(xdtype)))
     else:
         rtol = check_tol(rtol, "rtol")
-    scale = _data_scale(Kn, bn)
-    with np.errstate(over="ignore", invalid="ignore"):
-        g = Kn @ xn + bn
-        gap, lam, res = _residuals(xn, g, scale)
-        fun = float(0.5 * xn @ (g + bn))
     if T > FULL_CHECK_T:
         check_curvature_at(Kn, xn, "K", dtype=kdtype)
+    # data near the float range (max |K_ij|, |b_t| above 2^960): divided by an exact power of
+    # two, so that neither K x + b, nor the range of b, nor f overflows; gap, f, the
+    # multiplier and the scale are reported back in the caller's units (inf if they are not
+    # representable there), and ``ok`` is judged in the scaled units, where it is exact
+    big = max(float(np.max(np.abs(Kn))), float(np.max(np.abs(bn))))
+    k = -math.frexp(big)[1] if _LARGE < big < math.inf else 0
+    if k:
+        Kn, bn = np.ldexp(Kn, k), np.ldexp(bn, k)
+    scale = _data_scale(Kn, bn)
+    with np.errstate(over="ignore", invalid="ignore"):
+        Kx = Kn @ xn
+        g = Kx + bn
+        gap, lam, res = _residuals(xn, g, scale)
+        fun = float(0.5 * (xn @ Kx)) + float(xn @ bn)
     ok = bool(math.isfinite(gap) and math.isfinite(fun) and gap <= rtol * scale
               and res.max() <= rtol)
+    if k:
+        with np.errstate(over="ignore"):
+            fun, gap, lam, scale = (float(np.ldexp(v, -k)) for v in (fun, gap, lam, scale))
     return QPCertificate(ok, fun, gap, res, lam, scale, rtol)
+
+
+_LARGE = 2.0**960
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .._utils.array import is_torch, namespace, to_numpy
+from .._utils.array import is_numpy, is_torch, namespace, to_numpy
 from .._utils.validation import check_finite, check_same_device
 from ..certificates._qp import KKTResiduals, _eps, check_symmetric_psd, data_scale
 from ..simplex._projection import project_simplex
@@ -128,8 +128,12 @@ def solve_apg(
     status, message = 2, (
         f"fixed iteration count ({n_iter}) run; no convergence test (no host "
         f"synchronisation): compare gap with tol={tol:g} times the data scale")
-    if check_input and not (bool(xp.all(xp.isfinite(x))) and bool(xp.all(xp.isfinite(gap)))):
-        status, message = 3, "non-finite iterate or gap (overflow in the data's dtype)"
+    # NumPy results are always read (no device to wait for): a NaN never passes as success;
+    # a tensor is read only when check_input (the host synchronisation the caller allowed)
+    if (check_input or is_numpy(x)) and not (bool(xp.all(xp.isfinite(x)))
+                                             and bool(xp.all(xp.isfinite(gap)))):
+        status, message = 3, ("non-finite iterate or gap (NaN or inf in the data, or an "
+                              "overflow in the data's dtype)")
     if x.dtype != out_dtype:
         x = xp.astype(x, out_dtype)
     return SimplexQPResult(

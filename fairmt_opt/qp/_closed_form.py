@@ -59,8 +59,8 @@ def small_result(K: np.ndarray, b: np.ndarray | None, like: Any,
     else:
         bl = b.tolist()
         b0, b1 = bl[0], bl[-1]
-    if not math.isfinite(sum(k) + b0 + b1):
-        return None
+    if not math.isfinite(sum(k) + b0 + b1) and not all(map(math.isfinite, [*k, b0, b1])):
+        return None  # a NaN or inf entry (a sum that overflows alone is no reason)
     if check:
         check_symmetric_psd_small(k, "K", _FLOAT64_RTOL)
     if len(k) == 1:
@@ -73,7 +73,10 @@ def small_result(K: np.ndarray, b: np.ndarray | None, like: Any,
     brange = abs(b0 - b1)
     scale = max(kabs, brange)
     if scale > 0.0:
-        t = closed_form_t2(k00, 0.5 * k01 + 0.5 * k10, k11, b0, b1, scale)
+        # |b0 - b1| beyond the float range (b0 = -b1 = 1e308): half of it is in range, and
+        # the entries divided by it are still at most 2 in modulus
+        t = closed_form_t2(k00, 0.5 * k01 + 0.5 * k10, k11, b0, b1,
+                           scale if scale < math.inf else max(kabs, abs(0.5 * b0 - 0.5 * b1)))
         message = "optimal (closed form, T = 2)"
     else:
         t = 0.5
