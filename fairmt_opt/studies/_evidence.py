@@ -34,7 +34,8 @@ from ._verdicts import (
     t_interval,
 )
 
-__all__ = ["MetricSamples", "lift_only_section", "record_group_rates", "sample_metrics"]
+__all__ = ["LiftOnlyVerdict", "MetricSamples", "lift_only_section", "lift_only_verdicts",
+           "record_group_rates", "sample_metrics"]
 
 Outputs = Mapping[tuple[str, int], Sequence[np.ndarray]]
 
@@ -158,17 +159,102 @@ def _fmt(v: Verdict) -> str:
     return f"{v.estimate:+.4f} [{v.interval.low:+.4f}, {v.interval.high:+.4f}]"
 
 
+@dataclass(frozen=True)
+class LiftOnlyVerdict:
+    """The per-group evidence of one task on the lift-only claim (:func:`lift_only_verdicts`).
+
+    ``best`` and ``worst`` index the groups with the best and the worst headline ``rate`` of
+    the reference; ``kept`` is the verdict of FairMT − reference on the best group's rate,
+    ``lifted`` on the worst group's, ``symmetric`` (``None`` without it) that of the symmetric
+    constraint − reference on the best group's; ``higher`` says whether a higher rate is
+    better (TPR) or a lower one (MAE). ``note`` explains a task left without a comparison
+    (then the verdicts are ``None``).
+    """
+
+    task: str
+    rate: str
+    higher: bool
+    best: int = -1
+    worst: int = -1
+    kept: Verdict | None = None
+    lifted: Verdict | None = None
+    symmetric: Verdict | None = None
+    note: str = ""
+
+    @property
+    def best_kept(self) -> bool:
+        """FairMT did not resolvably worsen the best group's rate."""
+        return self.kept is not None and self.kept.direction * (1 if self.higher else -1) >= 0
+
+    @property
+    def worst_lifted(self) -> bool:
+        """FairMT resolvably improved the worst group's rate."""
+        return (self.lifted is not None
+                and self.lifted.direction * (1 if self.higher else -1) > 0)
+
+    @property
+    def symmetric_lowered(self) -> bool | None:
+        """The symmetric constraint resolvably worsened the best group's rate (``None``
+        without it)."""
+        if self.symmetric is None:
+            return None
+        return self.symmetric.direction * (1 if self.higher else -1) < 0
+
+
+def lift_only_verdicts(samples: MetricSamples, *, fairmt: str = "fairmt",
+                       symmetric: str | None = "symmetric", reference: str = "linear"
+                       ) -> list[LiftOnlyVerdict]:
+    r"""The per-group verdicts on the lift-only claim, one :class:`LiftOnlyVerdict` per task.
+
+    For every task, the best and the worst group are those of ``reference`` on the headline
+    rate (:data:`~fairmt_opt.studies._groups.HEADLINE_RATE`: TPR, macro TPR, or MAE where
+    lower is better), from its mean over seeds on the whole test split. The verdicts are the
+    paired differences of :meth:`MetricSamples.verdict` (``fairmt`` − ``reference`` on both
+    groups, ``symmetric`` − ``reference`` on the best one). ``symmetric`` is skipped when it
+    is ``None`` or missing from ``samples``.
+
+    Raises
+    ------
+    ValueError
+        ``fairmt`` or ``reference`` missing from ``samples``.
+    """
+    have = {lab for lab, _ in samples.values}
+    for name, lab in (("fairmt", fairmt), ("reference", reference)):
+        if lab not in have:
+            raise ValueError(f"{name} label {lab!r} is not among the samples' labels "
+                             f"{sorted(have)}")
+    sym = symmetric if symmetric in have else None
+    ds = samples.ds
+    out = []
+    for task in ds.tasks:
+        rate, higher = HEADLINE_RATE[task.kind]
+        ref = np.array([np.mean(samples.per_seed(reference, task.name, g))
+                        for g in range(ds.n_groups)])
+        ok = ~np.isnan(ref)
+        if ok.sum() < 2:
+            out.append(LiftOnlyVerdict(task.name, rate, higher, note=(
+                f"fewer than two groups have a {rate} on the test split, no per-group "
+                "comparison")))
+            continue
+        order = np.argsort(np.where(ok, ref if higher else -ref, np.inf))
+        worst = int(order[0])
+        best = int(np.flatnonzero(ok)[np.argmax((ref if higher else -ref)[ok])])
+        out.append(LiftOnlyVerdict(
+            task.name, rate, higher, best, worst,
+            samples.verdict(fairmt, reference, task.name, best),
+            samples.verdict(fairmt, reference, task.name, worst),
+            None if sym is None else samples.verdict(sym, reference, task.name, best)))
+    return out
+
+
 def lift_only_section(samples: MetricSamples, *, fairmt: str = "fairmt",
                       symmetric: str | None = "symmetric", reference: str = "linear",
                       title: str = "") -> tuple[str, list[str]]:
-    r"""The per-group evidence on the lift-only claim, as a report section and one summary
-    sentence per task.
+    r"""The per-group evidence on the lift-only claim (:func:`lift_only_verdicts`), as a
+    report section and one summary sentence per task.
 
-    For every task, the best and the worst group are those of ``reference`` (unconstrained
-    linear scalarisation by default) on the headline rate
-    (:data:`~fairmt_opt.studies._groups.HEADLINE_RATE`: TPR, macro TPR, or MAE where lower is
-    better). FairMT *kept* the best group's rate when the change (FairMT − reference) is not
-    resolved as a loss, and *raised* the worst group's when the gain is resolved; the symmetric
+    FairMT *kept* the best group's rate when the change (FairMT − reference) is not resolved
+    as a loss, and *raised* the worst group's when the gain is resolved; the symmetric
     constraint *lowered* the best group's when that loss is resolved (intervals of
     :meth:`MetricSamples.verdict`). Labels missing from ``samples`` are skipped (the sentence
     says so).
@@ -181,39 +267,29 @@ def lift_only_section(samples: MetricSamples, *, fairmt: str = "fairmt",
     sym = symmetric if symmetric in have else None
     ds = samples.ds
     rows, lines = [], []
-    for task in ds.tasks:
-        rate, higher = HEADLINE_RATE[task.kind]
-        ref = np.array([np.mean(samples.per_seed(reference, task.name, g))
-                        for g in range(ds.n_groups)])
-        ok = ~np.isnan(ref)
-        if ok.sum() < 2:
-            lines.append(f"`{task.name}`: fewer than two groups have a {rate} on the test "
-                         "split, no per-group comparison")
+    for v in lift_only_verdicts(samples, fairmt=fairmt, symmetric=sym, reference=reference):
+        if v.kept is None or v.lifted is None:
+            lines.append(f"`{v.task}`: {v.note}")
             continue
-        order = np.argsort(np.where(ok, ref if higher else -ref, np.inf))
-        worst = int(order[0])
-        best = int(np.flatnonzero(ok)[np.argmax((ref if higher else -ref)[ok])])
+        rate, higher, kb, kw = v.rate, v.higher, v.kept, v.lifted
         # the words of a change of the rate: "raised" is better for a TPR, worse for an MAE
         up, down = "raised", "lowered"
         better = up if higher else down
         worse = down if higher else up
         sign = 1 if higher else -1
-        kb = samples.verdict(fairmt, reference, task.name, best)
-        kw = samples.verdict(fairmt, reference, task.name, worst)
         kept = ("kept" if kb.direction == 0 else f"{up if kb.direction > 0 else down}")
         kept += (" (no change resolved)" if kb.direction == 0 else " (resolved)")
         lifted = ({1: f"{better}", -1: f"{worse}"}.get(kw.direction * sign)
                   or f"did not resolvably {'raise' if higher else 'lower'}")
-        bname, wname = ds.group_names[best], ds.group_names[worst]
-        line = (f"`{task.name}` ({rate}): FairMT {kept} the best group's {rate} ({bname}, "
+        bname, wname = ds.group_names[v.best], ds.group_names[v.worst]
+        line = (f"`{v.task}` ({rate}): FairMT {kept} the best group's {rate} ({bname}, "
                 f"Δ {_fmt(kb)}) and {lifted} the worst group's ({wname}, Δ {_fmt(kw)}) "
                 f"against {reference}")
-        row: list[Any] = [task.name, rate, bname, str(samples.interval(reference, task.name,
-                                                                        best)),
-                          _fmt(kb), wname, str(samples.interval(reference, task.name, worst)),
-                          _fmt(kw)]
-        if sym is not None:
-            ks = samples.verdict(sym, reference, task.name, best)
+        row: list[Any] = [v.task, rate, bname,
+                          str(samples.interval(reference, v.task, v.best)), _fmt(kb), wname,
+                          str(samples.interval(reference, v.task, v.worst)), _fmt(kw)]
+        if v.symmetric is not None:
+            ks = v.symmetric
             dropped = ({-1: f"{worse} (resolved, a loss)", 1: f"{better} (resolved, a gain)"}
                        .get(ks.direction * sign) or "did not resolvably change")
             line += (f"; the symmetric constraint {dropped} the best group's {rate} "

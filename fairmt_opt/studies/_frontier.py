@@ -35,11 +35,26 @@ import numpy as np
 from ..datasets import MTLDataset
 from ..plots import new_figure
 from ._common import StudyConfig, StudyResult, StudyWriter, _write_csv, markdown_table, progress
+from ._evidence import (
+    LiftOnlyVerdict,
+    lift_only_section,
+    lift_only_verdicts,
+    record_group_rates,
+    sample_metrics,
+)
 from ._pareto import hypervolume, leaders, pareto_front, reference_point
-from ._training import FAIRNESS_METRIC, UTILITY_METRIC, _dataset, _settings, evaluate, train_method
+from ._training import (
+    FAIRNESS_METRIC,
+    UTILITY_METRIC,
+    _dataset,
+    _settings,
+    evaluate,
+    split_outputs,
+    train_method,
+)
 
-__all__ = ["FRONTIER_COLUMNS", "FRONTIER_METHODS", "HV_COLUMNS", "penalty_method",
-           "run_frontier"]
+__all__ = ["FRONTIER_COLUMNS", "FRONTIER_METHODS", "HV_COLUMNS", "LIFT_COLUMNS", "point_label",
+           "penalty_method", "run_frontier"]
 
 CONSTRAINED = ("fairmt", "symmetric", "fairmt_none", "mean")
 FRONTIER_METHODS = (*CONSTRAINED, "ls_penalty", "fairlearn")
@@ -47,7 +62,14 @@ FRONTIER_COLUMNS = ("method", "knob", "value", "seed", "task", "fairness_metric"
                     "utility_metric", "utility", "phi", "pareto", "pareto_all")
 HV_COLUMNS = ("task", "method", "seed", "hypervolume", "front_points", "points",
               "ref_fairness", "ref_utility")
+LIFT_COLUMNS = ("eps", "task", "rate", "best_group", "worst_group",
+                "fairmt_best_delta", "fairmt_best_low", "fairmt_best_high",
+                "fairmt_worst_delta", "fairmt_worst_low", "fairmt_worst_high",
+                "symmetric_best_delta", "symmetric_best_low", "symmetric_best_high",
+                "best_kept", "worst_lifted", "symmetric_lowered_best")
 EVAL_MU = 0.1
+#: the reference of the per-group verdicts: unconstrained linear scalarisation (λ = 0)
+LIFT_REFERENCE = "ls_penalty[lambda=0]"
 
 GRIDS = {
     "full": {"eps": (0.005, 0.02, 0.035, 0.05, 0.07, 0.1),
@@ -78,6 +100,18 @@ def penalty_method(lam: float) -> tuple[str, dict[str, Any]]:
     return "fairmt_none", {"eps": 0.0, "eta": float(lam), "eta_max": float(lam)}
 
 
+def point_label(method: str, knob: str, value: float) -> str:
+    """The label of one point of a sweep in ``results.csv``, ``groups.csv`` and
+    ``timings.csv``: ``method[knob=value]``.
+
+    Examples
+    --------
+    >>> point_label("fairmt", "eps", 0.05), point_label("ls_penalty", "lambda", 0.0)
+    ('fairmt[eps=0.05]', 'ls_penalty[lambda=0]')
+    """
+    return f"{method}[{knob}={value:g}]"
+
+
 def _points(ds: MTLDataset, rows: list[tuple[str, str, float]]) -> list[tuple[str, str, float,
                                                                           str, float]]:
     """``(task, fairness_metric, fairness, utility_metric, utility)`` per task and ``all``."""
@@ -94,7 +128,11 @@ def _points(ds: MTLDataset, rows: list[tuple[str, str, float]]) -> list[tuple[st
 
 
 def _train_points(config: StudyConfig, w: StudyWriter, ds: MTLDataset, methods: Sequence[str],
-                  grid: dict[str, tuple[float, ...]]) -> list[dict[str, Any]]:
+                  grid: dict[str, tuple[float, ...]]
+                  ) -> tuple[list[dict[str, Any]], dict[tuple[str, int], list[np.ndarray]]]:
+    """Train every point for every seed; record its results, timings and per-group rates
+    (``groups.csv``); return the rows of ``frontier.csv`` and the test outputs of every
+    ``(label, seed)``."""
     settings = _settings(config)
     jobs = []
     for m in methods:
@@ -103,6 +141,7 @@ def _train_points(config: StudyConfig, w: StudyWriter, ds: MTLDataset, methods: 
         elif m == "ls_penalty":
             jobs += [(m, "lambda", v) for v in grid["lambda"]]
     rows: list[dict[str, Any]] = []
+    outputs: dict[tuple[str, int], list[np.ndarray]] = {}
     runs = [(j, s) for j in jobs for s in range(config.seeds)]
     for (label, knob, value), seed in progress(runs, desc=f"frontier:{ds.name}"):
         if knob == "eps":
@@ -112,7 +151,9 @@ def _train_points(config: StudyConfig, w: StudyWriter, ds: MTLDataset, methods: 
         tr = train_method(method, ds, seed=seed, settings=settings, device=config.device,
                           options=opts)
         res, _ = evaluate(ds, tr, "test", EVAL_MU)
-        name = f"{label}[{knob}={value:g}]"
+        name = point_label(label, knob, float(value))
+        outputs[(name, seed)] = split_outputs(ds, tr, "test")
+        record_group_rates(w, ds, name, seed, outputs[(name, seed)], "test")
         for task, metric, v in res:
             w.result(name, seed, "test", task, metric, v)
         w.result(name, seed, "train", "all", "final_eta", float(tr.method.eta))
@@ -122,7 +163,7 @@ def _train_points(config: StudyConfig, w: StudyWriter, ds: MTLDataset, methods: 
             rows.append({"method": label, "knob": knob, "value": float(value), "seed": seed,
                          "task": task, "fairness_metric": fk, "fairness": f,
                          "utility_metric": uk, "utility": u, "phi": phi})
-    return rows
+    return rows, outputs
 
 
 def _reference_points(config: StudyConfig, w: StudyWriter, ds: MTLDataset,
@@ -303,6 +344,79 @@ def _report(w: StudyWriter, ds: MTLDataset, means: list[dict[str, Any]],
             + "\n".join(lines))
 
 
+def _levels(eps: Sequence[float]) -> str:
+    return "{" + ", ".join(f"{e:g}" for e in eps) + "}" if eps else "none"
+
+
+def _lift_only(config: StudyConfig, w: StudyWriter, ds: MTLDataset,
+               outputs: dict[tuple[str, int], list[np.ndarray]], eps: Sequence[float]) -> str:
+    r"""The per-group verdicts on the lift-only claim at every ε of the sweep: FairMT and the
+    symmetric constraint at that ε against unconstrained linear scalarisation
+    (:data:`LIFT_REFERENCE`), by :func:`~fairmt_opt.studies._evidence.lift_only_verdicts`
+    on one :func:`~fairmt_opt.studies._evidence.sample_metrics` bootstrap of every point
+    involved. Adds one report section per ε, writes ``lift_only.csv`` (:data:`LIFT_COLUMNS`)
+    and returns the summary: per task, at how many ε FairMT kept the best group's rate
+    and raised the worst group's, and at how many the symmetric constraint lowered the best
+    group's."""
+    have = {lab for lab, _ in outputs}
+    levels = [e for e in eps if point_label("fairmt", "eps", e) in have]
+    if LIFT_REFERENCE not in have or not levels:
+        return ("Per group: the lift-only verdicts need `fairmt` and `ls_penalty` (λ = 0) in "
+                "the same run.")
+    labels = [LIFT_REFERENCE]
+    for e in levels:
+        labels += [lab for lab in (point_label("fairmt", "eps", e),
+                                   point_label("symmetric", "eps", e)) if lab in have]
+    samples = sample_metrics(ds, outputs, resamples=config.resamples, labels=labels)
+    by_eps: dict[float, list[LiftOnlyVerdict]] = {}
+    rows = []
+
+    def cells(v: Any) -> list[Any]:
+        return ["-"] * 3 if v is None else [v.estimate, v.interval.low, v.interval.high]
+
+    for e in levels:
+        fm, sym = point_label("fairmt", "eps", e), point_label("symmetric", "eps", e)
+        by_eps[e] = lift_only_verdicts(samples, fairmt=fm, symmetric=sym,
+                                       reference=LIFT_REFERENCE)
+        w.section(lift_only_section(samples, fairmt=fm, symmetric=sym,
+                                    reference=LIFT_REFERENCE, title=f" at ε = {e:g}")[0])
+        for v in by_eps[e]:
+            if v.kept is None:
+                continue
+            lowered = v.symmetric_lowered
+            rows.append(dict(zip(LIFT_COLUMNS, [
+                e, v.task, v.rate, ds.group_names[v.best], ds.group_names[v.worst],
+                *cells(v.kept), *cells(v.lifted), *cells(v.symmetric),
+                "yes" if v.best_kept else "no", "yes" if v.worst_lifted else "no",
+                "-" if lowered is None else "yes" if lowered else "no"])))
+    w.write_csv("lift_only.csv", LIFT_COLUMNS, rows)
+    lines = []
+    for i, task in enumerate(ds.tasks):
+        first = by_eps[levels[0]][i]
+        if first.kept is None:
+            lines.append(f"`{task.name}`: {first.note}")
+            continue
+        vs = {e: by_eps[e][i] for e in levels}
+        kept = [e for e, v in vs.items() if v.best_kept]
+        lifted = [e for e, v in vs.items() if v.worst_lifted]
+        both = [e for e in kept if e in lifted]
+        rate = first.rate
+        text = (f"`{task.name}` ({rate}; best group {ds.group_names[first.best]}, worst "
+                f"{ds.group_names[first.worst]} under linear scalarisation): FairMT kept the "
+                f"best group's {rate} (no resolved loss) at {len(kept)} of {len(levels)} ε "
+                f"and {'raised' if first.higher else 'lowered'} the worst group's (resolved) "
+                f"at {len(lifted)}; both at ε ∈ {_levels(both)}")
+        sym_eps = [e for e, v in vs.items() if v.symmetric is not None]
+        if sym_eps:
+            low = [e for e in sym_eps if vs[e].symmetric_lowered]
+            text += (f"; the symmetric constraint resolvably worsened the best group's "
+                     f"{rate} at {len(low)} of {len(sym_eps)} ε (ε ∈ {_levels(low)})")
+        lines.append(text)
+    return ("Per group (lift-only claim; FairMT and the symmetric constraint at each ε "
+            f"against linear scalarisation, λ = 0; {samples.method}): "
+            + "; ".join(lines) + ". The tables per ε are below and in `lift_only.csv`.")
+
+
 def run_frontier(config: StudyConfig) -> StudyResult:
     r"""Fairness–utility fronts: every constrained method over a sweep of ε, linear
     scalarisation with a fixed penalty over a sweep of λ, fairlearn's reductions as an
@@ -318,7 +432,7 @@ def run_frontier(config: StudyConfig) -> StudyResult:
     settings = _settings(config)
     w = StudyWriter(config, {"settings": settings.as_dict(), "grid": grid,
                              "eval_mu": EVAL_MU, "dataset": repr(ds), "dataset_info": ds.info})
-    rows = _train_points(config, w, ds, methods, grid)
+    rows, outputs = _train_points(config, w, ds, methods, grid)
     refs = []
     if "fairlearn" in methods and any(t.kind == "detection" for t in ds.tasks):
         refs = _reference_points(config, w, ds, grid["bound"])
@@ -332,10 +446,13 @@ def run_frontier(config: StudyConfig) -> StudyResult:
     _figure(w, ds, means)
     summary = _report(w, ds, means, hv, [r for r in means if r["method"] not in
                                          (*CONSTRAINED, "ls_penalty")])
+    summary += "\n\n" + _lift_only(config, w, ds, outputs, grid["eps"])
     w.section("## Files of this study\n\n`frontier.csv`: every point (per seed, and its seed "
               "mean with `seed = mean`, where `pareto` marks the method's own front and "
               "`pareto_all` the pooled front of every method); `hypervolume.csv`: the "
               "hypervolume of every method's front per task and for the aggregate `all` "
-              "(Φ against the mean utility), with its reference point.\n")
+              "(Φ against the mean utility), with its reference point; `groups.csv`: every "
+              "group's rates at every point and seed (method `method[knob=value]`); "
+              "`lift_only.csv`: the per-group verdicts at every ε.\n")
     res = w.finish(f"Study: fairness–utility fronts on {ds.name}", summary)
     return dataclasses.replace(res, files=(*res.files, "frontier.csv", "hypervolume.csv"))

@@ -100,3 +100,67 @@ def test_determinism(runs: tuple[pathlib.Path, pathlib.Path]) -> None:
 def test_unknown_method(tmp_path: pathlib.Path) -> None:
     with pytest.raises(ValueError, match="methods"):
         run_study("frontier", quick=True, seeds=1, methods=("linear",), out=str(tmp_path))
+
+
+def test_group_rates_of_every_point(runs: tuple[pathlib.Path, pathlib.Path]) -> None:
+    a, _ = runs
+    cols, groups = read(a / "groups.csv")
+    assert cols == ["method", "seed", "split", "task", "group", "metric", "value", "count"]
+    _, rows = read(a / "frontier.csv")
+    points = {f"{r['method']}[{r['knob']}={float(r['value']):g}]" for r in rows
+              if r["knob"] in ("eps", "lambda")}
+    assert {g["method"] for g in groups} == points
+    for label in points:
+        sel = [g for g in groups if g["method"] == label]
+        # every task, both groups (sex) and the headline rate of each kind
+        assert {g["task"] for g in sel} == {"income", "occupation", "hours"}
+        assert {g["group"] for g in sel} == {"Female", "Male"}
+        assert {(g["task"], g["metric"]) for g in sel} >= {
+            ("income", "tpr"), ("income", "fpr"), ("occupation", "macro_tpr"),
+            ("hours", "mae")}
+        for g in sel:
+            assert int(g["count"]) > 0 and float(g["value"]) >= 0
+
+
+def test_lift_only_verdicts_follow_the_group_rates(
+        runs: tuple[pathlib.Path, pathlib.Path]) -> None:
+    a, _ = runs
+    _, groups = read(a / "groups.csv")
+    _, lift = read(a / "lift_only.csv")
+    head = {"income": ("tpr", True), "occupation": ("macro_tpr", True),
+            "hours": ("mae", False)}
+    rate = {(g["method"], g["task"], g["group"]): float(g["value"]) for g in groups
+            if (g["task"], g["metric"]) in {(t, m) for t, (m, _) in head.items()}}
+    assert {(r["eps"], r["task"]) for r in lift} == {
+        (e, t) for e in ("0.02", "0.1") for t in head}
+    for r in lift:
+        task, (metric, higher) = r["task"], head[r["task"]]
+        assert r["rate"] == metric
+        ref = {g: rate[("ls_penalty[lambda=0]", task, g)] for g in ("Female", "Male")}
+        good = max if higher else min
+        bad = min if higher else max
+        assert r["best_group"] == good(ref, key=ref.__getitem__)
+        assert r["worst_group"] == bad(ref, key=ref.__getitem__)
+        # one seed: the estimate is the difference of the two rates on the whole test split
+        for who, col, group in (("fairmt", "fairmt_best", r["best_group"]),
+                                ("fairmt", "fairmt_worst", r["worst_group"]),
+                                ("symmetric", "symmetric_best", r["best_group"])):
+            d = rate[(f"{who}[eps={float(r['eps']):g}]", task, group)] - ref[group]
+            assert float(r[f"{col}_delta"]) == pytest.approx(d, abs=1e-9)
+            assert float(r[f"{col}_low"]) <= float(r[f"{col}_delta"]) <= float(
+                r[f"{col}_high"])
+        sign = 1 if higher else -1
+
+        def side(col: str) -> int:
+            lo, hi = float(r[f"{col}_low"]), float(r[f"{col}_high"])
+            return 1 if lo > 0 else -1 if hi < 0 else 0
+
+        assert (r["best_kept"] == "yes") == (side("fairmt_best") * sign >= 0)
+        assert (r["worst_lifted"] == "yes") == (side("fairmt_worst") * sign > 0)
+        assert (r["symmetric_lowered_best"] == "yes") == (side("symmetric_best") * sign < 0)
+    report = (a / "report.md").read_text()
+    summary = report.split("## Summary", 1)[1].split("\n## ", 1)[0]
+    for task in head:
+        assert f"`{task}` (" in summary
+    assert "kept the best group's" in summary and "symmetric constraint" in summary
+    assert "## Per-group rates at ε = 0.02" in report and "## Per-group rates at ε = 0.1" in report
