@@ -137,7 +137,7 @@ def check_symmetric_psd(K: np.ndarray, name: str = "K", *, dtype: Any = None) ->
         asym = float(np.max(np.abs(K - np.swapaxes(K, -1, -2))))
         if asym > r * kabs:
             raise _asym_error(name, asym, r, kabs)
-        S = 0.5 * (K + np.swapaxes(K, -1, -2))
+        S = 0.5 * K + 0.5 * np.swapaxes(K, -1, -2)  # no overflow near the range
         if K.ndim == 2:
             A = S.copy()
             A.flat[:: T + 1] += delta
@@ -162,7 +162,7 @@ def check_symmetric_psd(K: np.ndarray, name: str = "K", *, dtype: Any = None) ->
             asym = float(np.max(np.abs(A - B)))
             if asym > r * kabs:
                 raise _asym_error(name, asym, r, kabs)
-            excess = np.abs(0.5 * (A + B)) - np.outer(dd[i0:i1], dd[j0:j1])
+            excess = np.abs(0.5 * A + 0.5 * B) - np.outer(dd[i0:i1], dd[j0:j1])
             if float(excess.max()) > r * kabs:
                 i, j = (int(v) for v in np.unravel_index(int(np.argmax(excess)), excess.shape))
                 raise _not_psd(name, f"the 2x2 principal minor of rows {i0 + i} and {j0 + j} "
@@ -195,7 +195,7 @@ def check_curvature_at(K: np.ndarray, x: np.ndarray, name: str = "K", *,
                              f"{j}")
     if F.size > 1:
         A = K[np.ix_(F, F)]
-        A = 0.5 * (A + A.T)
+        A = 0.5 * A + 0.5 * A.T
         A.flat[:: F.size + 1] += delta
         _, info = lapack.dpotrf(A, lower=1, overwrite_a=1, clean=0)
         if info != 0:
@@ -328,7 +328,12 @@ def certify_simplex_qp(
     Every test is relative to the data scale ``scale`` :math:`= \max(\|K\|_{\max},
     \max_t b_t - \min_t b_t)` with no absolute floor (see :func:`data_scale`), so a point
     ``rtol``-suboptimal relative to that scale is rejected at every scale (1e-300 to 1e300
-    alike); a NaN or infinite gap or residual never certifies. Cost: one matrix-vector
+    alike); a NaN or infinite gap or residual never certifies. The gap and the residuals
+    are read on :math:`b - \min_t b_t` (the same on the simplex, and free of the round-off
+    of a large common offset), on data divided by an exact power of two when its scale
+    exceeds :math:`2^{960}` (no overflow of :math:`Kx`, of the range of ``b`` or of
+    :math:`f`; the reported values are in the caller's units, inf when they are not
+    representable there). Cost: one matrix-vector
     product, :math:`O(T^2)`, plus the input checks of :func:`check_symmetric_psd` (symmetry
     and positive semidefiniteness with tolerances of ``K``'s dtype; a Cholesky factorisation,
     :math:`O(T^3/3)`, up to ``T = 64``, :math:`O(T^2)` necessary conditions and the curvature
@@ -399,19 +404,24 @@ def certify_simplex_qp(
         rtol = check_tol(rtol, "rtol")
     if T > FULL_CHECK_T:
         check_curvature_at(Kn, xn, "K", dtype=kdtype)
-    # data near the float range (max |K_ij|, |b_t| above 2^960): divided by an exact power of
-    # two, so that neither K x + b, nor the range of b, nor f overflows; gap, f, the
-    # multiplier and the scale are reported back in the caller's units (inf if they are not
-    # representable there), and ``ok`` is judged in the scaled units, where it is exact
-    big = max(float(np.max(np.abs(Kn))), float(np.max(np.abs(bn))))
+    # The tests read g on b - min b: a constant added to b moves neither the minimisers nor
+    # the gap on the simplex, and a large common offset would otherwise absorb K x in
+    # round-off (K = 1e-300 I, b = (1e308, 1e308) certified every point). Data whose scale
+    # max(|K_ij|, (max b - min b) / 2) exceeds 2^960 is first divided by an exact power of two,
+    # so that neither K x, nor the range of b, nor f overflows; f, the gap, the multiplier and
+    # the scale are reported back in the caller's units (inf where they are not representable
+    # there), and ``ok`` is judged in the scaled units.
+    kabs = float(np.max(np.abs(Kn)))
+    bmin, bmax = (float(bn.min()), float(bn.max())) if T else (0.0, 0.0)
+    big = max(kabs, 0.5 * bmax - 0.5 * bmin)
     k = -math.frexp(big)[1] if _LARGE < big < math.inf else 0
     if k:
-        Kn, bn = np.ldexp(Kn, k), np.ldexp(bn, k)
+        Kn, bn, bmin = np.ldexp(Kn, k), np.ldexp(bn, k), math.ldexp(bmin, k)
     scale = _data_scale(Kn, bn)
     with np.errstate(over="ignore", invalid="ignore"):
         Kx = Kn @ xn
-        g = Kx + bn
-        gap, lam, res = _residuals(xn, g, scale)
+        gap, lam, res = _residuals(xn, Kx + (bn - bmin), scale)
+        lam += bmin * float(xn.sum())
         fun = float(0.5 * (xn @ Kx)) + float(xn @ bn)
     ok = bool(math.isfinite(gap) and math.isfinite(fun) and gap <= rtol * scale
               and res.max() <= rtol)

@@ -39,7 +39,8 @@ def closed_form_t2(k00: float, k01: float, k11: float, b0: float, b1: float,
     """
     k00, k01, k11 = k00 / scale, k01 / scale, k11 / scale
     a = k00 - 2.0 * k01 + k11
-    c = k01 - k11 + (b0 / scale - b1 / scale)
+    db = b0 - b1  # not b0 / scale - b1 / scale: a large common offset would overflow there
+    c = k01 - k11 + (db / scale if math.isfinite(db) else b0 / scale - b1 / scale)
     if a > 0.0:
         return min(1.0, max(0.0, -c / a))
     d = 0.5 * a + c

@@ -55,6 +55,9 @@ def test_t2_diagonal_optimum_is_one_third_two_thirds_at_every_scale(s: float) ->
         # |b0 - b1| = 2e308 beyond the float range: still the vertex of the smaller b
         ([[1.0, 0.0], [0.0, 1.0]], [1e308, -1e308], [0.0, 1.0]),
         ([[1.0, 0.0], [0.0, 1.0]], [-1.7e308, 1.7e308], [1.0, 0.0]),
+        # a large common offset of b changes nothing (it would absorb K unscaled)
+        ([[2e-300, 0.0], [0.0, 1e-300]], [1e308, 1e308], [1 / 3, 2 / 3]),
+        ([[2.0, 0.0], [0.0, 1.0]], [-1.7e308, -1.7e308], [1 / 3, 2 / 3]),
         # a sum of entries that overflows while every entry is finite
         ([[1.0, 0.0], [0.0, 1.0]], [1e308, 1e308], [0.5, 0.5]),
         ([[1.7e308, 0.0], [0.0, 1.7e308]], None, [0.5, 0.5]),
