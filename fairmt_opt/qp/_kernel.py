@@ -112,11 +112,13 @@ class Buffers(NamedTuple):
     warm: np.ndarray   # (T,) input
     x: np.ndarray      # (T,) output
     g: np.ndarray      # (T,) output: K x + b
-    info: np.ndarray   # (8,) output: b'x, max|K|, max|b|, proximal gap, outer steps, nit, mode
+    info: np.ndarray   # (8,) output: b'x, max|K|, max|b|, proximal gap, outer steps, nit, mode,
+    #                    max b - min b
     iinfo: np.ndarray  # (4,) nit, mode (out); trace capacity (in), trace length (out)
-    ptrs: np.ndarray   # (10,) the addresses the kernel reads (K and trace change per call)
+    ptrs: np.ndarray   # (10,) the addresses the kernel reads (K, b and trace change per call)
     ctx: int           # address of ptrs
     kaddr: int         # address of the K buffer
+    baddr: int         # address of the b buffer
     keep: tuple[np.ndarray, ...]  # the work arrays (kept alive here)
 
 
@@ -128,7 +130,7 @@ class QPKernel:
         vp, ci, cd = ctypes.c_void_p, ctypes.c_int, ctypes.c_double
         fn = lib.fairmt_qp_solve
         fn.restype = ci
-        fn.argtypes = [vp, ci, cd, ci, ci, cd]
+        fn.argtypes = [vp, ci, cd, ci, ci, cd, cd]
         ws = lib.fairmt_qp_work_size
         ws.restype = ci
         ws.argtypes = [ci, ci]
@@ -140,8 +142,10 @@ class QPKernel:
         except (ImportError, KeyError, AttributeError, ValueError) as exc:
             raise AttributeError(f"no LAPACK from scipy.linalg.cython_lapack: {exc}") from exc
         setl(gesv, pstrf, potrf)
-        #: ``solve(ctx, T, tol, max_iter, flags, roundoff_gap)``, flags: 1 use b, 2 use warm,
-        #: 4 check input
+        #: ``solve(ctx, T, tol, max_iter, flags, roundoff_gap, rtol)``, flags: 1 use b, 2 use
+        #: warm, 4 check the input with a Cholesky factorisation (``T <= FULL_CHECK_T``), 8 with
+        #: the O(T^2) conditions and the curvature at the solution (larger ``T``); ``rtol`` the
+        #: relative tolerance of these checks (``input_rtol`` of the caller's dtype)
         self.solve = fn
         self._work_size = ws
         self._local = threading.local()
@@ -163,7 +167,7 @@ class QPKernel:
             arrays = (K, b, warm, x, g, info, iinfo, work, iwork)
             ptrs = np.array([a.ctypes.data for a in arrays] + [0], dtype=np.intp)
             bufs = Buffers(K, b, warm, x, g, info, iinfo, ptrs, ptrs.ctypes.data, K.ctypes.data,
-                           (work, iwork))
+                           b.ctypes.data, (work, iwork))
             if sum(v.keep[0].size for v in cache.values()) + work.size > _MAX_CACHED:
                 cache.clear()  # bound the memory held per thread
             cache[T] = bufs

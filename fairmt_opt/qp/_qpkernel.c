@@ -878,27 +878,33 @@ FQP_EXPORT int fairmt_qp_work_size(int T, int which) {
  *
  * ctx = {K, b, warm, x, g, info, iinfo, work, iwork, trace}: K T x T row-major; b (length T,
  * used when flags & 1, else zero); warm (a point of length T, used when flags & 2; entries
- * > 1e-12 are kept and renormalised, as the Python path does); flags & 4: check finiteness,
- * symmetry (1e-8 relative) and positive semidefiniteness (Cholesky of
- * K + 1e-8 T max(1, max|K|) I, the Python pre-check); tol: relative tolerance on the bound
- * multipliers; max_iter: working-set changes; roundoff: the refinement's roundoff_gap.
+ * > 1e-12 are kept and renormalised, as the Python path does); flags & 12: the input checks
+ * of certificates._qp.check_symmetric_psd with r = rtol (input_rtol of the caller's dtype),
+ * relative to s = max|K| with no absolute floor and delta = r T s: finiteness, symmetry
+ * (max|K - K'| <= r s) and, for flags & 4 (T <= FULL_CHECK_T), a Cholesky factorisation of
+ * (K + K')/2 + delta I; for flags & 8 (larger T), the O(T^2) necessary conditions (diagonal
+ * >= -delta, |S_ij| <= sqrt((S_ii + delta)(S_jj + delta)) + r s for i >= j, S = (K + K')/2,
+ * as the Python blocks read them) and then
+ * check_curvature_at at the solution (x'Kx and the edges e_j - x against -delta |v|^2, a
+ * Cholesky factorisation of K_FF + delta I on the support F); tol: relative tolerance on the
+ * bound multipliers; max_iter: working-set changes; roundoff: the refinement's roundoff_gap.
  * trace (NULL, or iinfo[2] ints): the working sets visited, each as its sorted indices and -1;
  * iinfo[3] receives the number of ints written (more than iinfo[2]: truncated).
  * Outputs: x, g = K x + b on the caller's data, info[0] = b'x, info[1] = max|K|,
  * info[2] = max|b|, info[3] = the refinement's final gap, info[4] = its outer steps,
  * info[5] = nit, info[6] = mode (0: the primal method or block pivoting converged, 1: refined
- * to gap <= tol, 2: to round-off); iinfo[0] = nit, iinfo[1] = mode.
+ * to gap <= tol, 2: to round-off), info[7] = max b - min b; iinfo[0] = nit, iinfo[1] = mode.
  * Return: 0 optimal and verified; 1 not solved (iteration budget, numerically singular working
  * sets that the refinement did not resolve); 3 degenerate data (f constant, T < 3) or a bad warm
  * start; 4 no LAPACK; -1 K not finite; -2 b not finite; -3 K not symmetric; -4 the PSD
- * pre-check failed.
+ * pre-check failed; -5 the curvature test at the solution failed (flags & 8).
  */
 FQP_EXPORT FQP_CLONES int fairmt_qp_solve(const intptr_t *ctx, int T, double tol, int max_iter,
-                                          int flags, double roundoff) {
+                                          int flags, double roundoff, double rtol) {
     const double *K = (const double *)ctx[0];
     const double *b = (flags & 1) ? (const double *)ctx[1] : NULL;
     const double *warm = (flags & 2) ? (const double *)ctx[2] : NULL;
-    const int check = (flags & 4) != 0;
+    const int check = (flags & 12) != 0, full = (flags & 4) != 0, minors = (flags & 8) != 0;
     double *x = (double *)ctx[3], *g = (double *)ctx[4], *info = (double *)ctx[5];
     int *iinfo = (int *)ctx[6];
     double *work = (double *)ctx[7];
@@ -945,8 +951,20 @@ FQP_EXPORT FQP_CLONES int fairmt_qp_solve(const intptr_t *ctx, int T, double tol
     double *xbest = bp + T, *x0 = xbest + T;
     int *F = iwork, *inF = F + T, *ban = inF + T, *banlist = ban + T, *bmask = banlist + T;
     int *bF = bmask + T, *list = bF + T, *tmask = list + T, *sF = tmask + T, *ipiv = sF + T;
-    /* ---- scaled symmetric copy, 0.5 (K + K') / scale (and the symmetry check) */
+    /* ---- scaled symmetric copy, 0.5 (K + K') / scale, and the symmetry check; with
+     * flags & 8 also the 2 x 2 principal minors |S_ij| <= dd_i dd_j + r s, dd = sqrt(S_ii +
+     * delta), all on the scaled data (xb holds dd until the solve) */
     const double inv = 1.0 / scale;
+    const double delta = rtol * T * kabs;  /* on the caller's data */
+    const double rs = rtol * kabs * inv;   /* r s, scaled */
+    double excess = 0.0;
+    if (check && minors) {
+        for (int i = 0; i < T; ++i) {
+            const double d = K[(size_t)i * T + i];
+            if (d < -delta) return -4;
+            xb[i] = sqrt(fmax((d + delta) * inv, 0.0));
+        }
+    }
     for (int i = 0; i < T; ++i) {
         const double *Ki = K + (size_t)i * T;
         double *Si = Ks + (size_t)i * T;
@@ -959,13 +977,21 @@ FQP_EXPORT FQP_CLONES int fairmt_qp_solve(const intptr_t *ctx, int T, double tol
             Si[j] = v;
             Ks[(size_t)j * T + i] = v;
         }
+        if (check && minors) {
+            const double ddi = xb[i];
+            for (int j = 0; j <= i; ++j) {  /* j = i as the Python blocks read it */
+                const double e = fabs(Si[j]) - ddi * xb[j];
+                if (e > excess) excess = e;
+            }
+        }
     }
-    if (check && asym > 1e-8 * fmax(1.0, kabs)) return -3;
-    if (check && kabs > 0.0) {
-        /* Cholesky (dpotrf) of the scaled K + 1e-8 T max(1, max|K|) I; Kp is scratch here */
-        const double delta = 1e-8 * T * fmax(1.0, kabs) * inv;
+    if (check && asym > rtol * kabs) return -3;
+    if (check && excess > rs) return -4;
+    if (check && full && kabs > 0.0) {
+        /* Cholesky (dpotrf) of the scaled (K + K')/2 + delta I; Kp is scratch here */
+        const double ds = delta * inv;
         memcpy(Kp, Ks, (size_t)T * T * sizeof(double));
-        for (int i = 0; i < T; ++i) Kp[(size_t)i * T + i] += delta;
+        for (int i = 0; i < T; ++i) Kp[(size_t)i * T + i] += ds;
         int n = T, info = 0;
         char uplo = 'L';
         lp_dpotrf(&uplo, &n, Kp, &n, &info);
@@ -1004,14 +1030,45 @@ FQP_EXPORT FQP_CLONES int fairmt_qp_solve(const intptr_t *ctx, int T, double tol
     info[6] = (double)P.mode;
     if (status != 0) return 1;
     /* ---- outputs on the caller's data */
-    double bx = 0.0;
+    double bx = 0.0, xKx = 0.0, xx = 0.0;
     for (int i = 0; i < T; ++i) {
-        g[i] = (b ? b[i] : 0.0) + dot(K + (size_t)i * T, x, T);
+        const double kx = dot(K + (size_t)i * T, x, T);
+        xt[i] = kx;  /* K x (scratch after the solve) */
+        g[i] = (b ? b[i] : 0.0) + kx;
         if (b) bx += b[i] * x[i];
+        if (x[i] > 0.0) {
+            xKx += x[i] * kx;
+            xx += x[i] * x[i];
+        }
+    }
+    if (check && minors && kabs > 0.0) {
+        /* check_curvature_at: along x, along every edge e_j - x, and on the support */
+        if (xKx < -delta * xx) return -5;
+        for (int j = 0; j < T; ++j) {
+            const double c = K[(size_t)j * T + j] - 2.0 * xt[j] + xKx
+                             + delta * (1.0 - 2.0 * x[j] + xx);
+            if (c < 0.0) return -5;
+        }
+        int m = 0;
+        for (int i = 0; i < T; ++i)
+            if (x[i] > 0.0) sF[m++] = i;
+        if (m > 1) {
+            const double ds = delta * inv;
+            for (int p = 0; p < m; ++p) {
+                const double *Si = Ks + (size_t)sF[p] * T;
+                for (int q = 0; q < m; ++q) Kp[(size_t)p * m + q] = Si[sF[q]];
+                Kp[(size_t)p * m + p] += ds;
+            }
+            int n = m, info2 = 0;
+            char uplo = 'L';
+            lp_dpotrf(&uplo, &n, Kp, &n, &info2);
+            if (info2 != 0) return -5;
+        }
     }
     info[0] = bx;
     info[1] = kabs;
     info[2] = babs;
+    info[7] = bmax - bmin;
     return 0;
 }
 

@@ -25,6 +25,7 @@ from ..certificates._qp import (
     check_curvature_at,
     check_symmetric_psd,
     data_scale,
+    input_rtol,
 )
 from . import _kernel as _qp_kernel
 from ._active_set import _RHO, solve_active_set
@@ -32,7 +33,7 @@ from ._apg import solve_apg
 from ._backends import solve_external
 from ._closed_form import small_result
 from ._frank_wolfe import frank_wolfe_qp
-from ._result import SimplexQPResult, _kernel_result
+from ._result import SimplexQPResult, _kernel_result, _set_x
 
 __all__ = ["QPMethod", "SimplexQPResult", "solve_simplex_qp"]
 
@@ -149,15 +150,41 @@ def record_working_sets() -> Iterator[list[tuple[int, ...]]]:
 
 def _torch_host(t: Any) -> Any:
     """A detached CPU float64 contiguous copy of a torch tensor, or the tensor itself when it
-    already is one (read in place)."""
-    import torch
-
+    already is one (read in place, no copy)."""
     t = t.detach()
-    if t.device.type != "cpu":
-        t = t.cpu()
-    if t.dtype != torch.float64:
-        t = t.to(torch.float64)
+    if not t.is_cpu or t.dtype is not _torch_f64():
+        t = t.to(device="cpu", dtype=_torch_f64())
     return t.contiguous()
+
+
+_TORCH_F64: Any = None
+
+
+def _torch_f64() -> Any:
+    """``torch.float64`` (torch imported on first use only)."""
+    global _TORCH_F64
+    if _TORCH_F64 is None:
+        import torch
+
+        _TORCH_F64 = torch.float64
+    return _TORCH_F64
+
+
+def _like(x: np.ndarray, K: Any) -> Any:
+    """The solution ``x`` (a fresh float64 array) in the array type, device and dtype of
+    ``K``: itself for float64 NumPy, shared (``torch.from_numpy``) for a CPU float64 tensor,
+    else converted once."""
+    if type(K) is np.ndarray:
+        return x if K.dtype == _F64 else from_numpy(x, K)
+    if K.is_cpu and K.dtype is _torch_f64():
+        import torch
+
+        return torch.from_numpy(x)
+    return from_numpy(x, K)
+
+
+#: float64's input tolerance of the checks, ``input_rtol(float64)``
+_RTOL64 = input_rtol(_F64)
 
 
 def _solve_kernel(
@@ -169,47 +196,50 @@ def _solve_kernel(
     warm_start: Any,
     check_input: Any,
 ) -> SimplexQPResult | None:
-    """``active_set`` through the compiled kernel for float64 NumPy input or a floating torch
-    tensor (CPU: read in place when float64 and contiguous, else converted once; CUDA: copied
-    once to the host), ``T >= 3``.
+    """``active_set`` through the compiled kernel for floating NumPy input or a floating torch
+    tensor (float64 on the CPU: read in place, zero-copy; other dtypes converted once; CUDA
+    copied once to the host), ``T >= 3``. The kernel runs the input checks too (those of
+    :func:`check_symmetric_psd` with the tolerance of the caller's dtype and, above
+    ``FULL_CHECK_T``, :func:`check_curvature_at` at the solution): no O(T^2) pass in Python.
 
     Returns None (the caller then runs the Python path, which also words every error) unless
-    the kernel reports a verified optimum: any unusual argument, invalid data (the kernel
-    checks finiteness, symmetry and runs the shifted-Cholesky PSD pre-check), a numerically
-    singular working set or the iteration budget.
+    the kernel reports a verified optimum: any unusual argument, invalid data (non-finite,
+    asymmetric or failing a positive-semidefiniteness test), a numerically singular working
+    set or the iteration budget.
     """
     T, T2 = K.shape
     if T < 3 or T2 != T or type(check_input) is not bool:
         return None
     flags = 0
     dtype = K.dtype
-    torch_in = type(K) is not np.ndarray
-    if torch_in:
-        if not K.dtype.is_floating_point:
-            return None
-        if b is not None and not (is_torch(b) and b.device == K.device
-                                  and b.dtype.is_floating_point and tuple(b.shape) == (T,)):
-            return None
-        Kh = _torch_host(K)
-        Kn = Kh.numpy()
-        kaddr = Kh.data_ptr()
-    else:
+    bh = None  # b read in place (torch)
+    if type(K) is np.ndarray:
         if b is not None and (type(b) is not np.ndarray or b.dtype != _F64 or b.shape != (T,)):
             return None
-        Kh = Kn = K if K.dtype == _F64 else np.ascontiguousarray(K, dtype=_F64)
-        kaddr = Kn.ctypes.data if (T >= _DIRECT_T or Kn is not K) and Kn.flags.c_contiguous \
-            else 0
-    low = dtype.itemsize != 8 if torch_in else dtype != _F64  # float32, float16, bfloat16
-    roundoff = max(1e-10, 10.0 * _eps(dtype)) if low else 1e-10
-    if check_input:
-        if low or T > FULL_CHECK_T:
-            # the tolerances of the caller's dtype, O(T^2) for large T (the kernel's own checks
-            # are float64's and a Cholesky factorisation)
-            if not np.isfinite(Kn).all():
-                return None  # the Python path words the error
-            check_symmetric_psd(Kn, "K", dtype=dtype)
+        low = dtype != _F64  # float32, float16 (or longdouble): converted once
+        Kn = K if not low else np.ascontiguousarray(K, dtype=_F64)
+        kaddr = Kn.ctypes.data if (T >= _DIRECT_T or low) and Kn.flags.c_contiguous else 0
+    else:
+        if not dtype.is_floating_point:
+            return None
+        f64 = _torch_f64()
+        if b is not None:
+            if not (is_torch(b) and b.device == K.device and b.dtype.is_floating_point
+                    and tuple(b.shape) == (T,)):
+                return None
+            bh = b if b.is_cpu and b.dtype is f64 and b.is_contiguous() else _torch_host(b)
+        if K.is_cpu and dtype is f64 and K.is_contiguous():
+            Kn, low = K, False  # read in place: only its address is passed
         else:
-            flags = 4
+            Kn, low = _torch_host(K), dtype.itemsize != 8  # float32, float16, bfloat16
+        kaddr = Kn.data_ptr()
+    if low:
+        rtol = input_rtol(dtype)
+        roundoff = max(1e-10, 10.0 * _eps(dtype))
+    else:
+        rtol, roundoff = _RTOL64, 1e-10
+    if check_input:
+        flags = 4 if T <= FULL_CHECK_T else 8
     if tol is None:
         tol = 1e-12
     elif type(tol) is not float or not 0.0 <= tol < math.inf:
@@ -240,12 +270,14 @@ def _solve_kernel(
     if kaddr:
         buf.ptrs[0] = kaddr
     else:  # small or non-contiguous: a copy into the buffer (cheaper than an address lookup)
-        buf.K[...] = K
+        buf.K[...] = Kn
         buf.ptrs[0] = buf.kaddr
-    if b is not None:
-        buf.b[...] = b if not torch_in else to_numpy(b)
+    if bh is not None:
+        buf.ptrs[1] = bh.data_ptr()
         flags |= 1
-        brange = float(buf.b.max()) - float(buf.b.min())
+    elif b is not None:
+        buf.b[...] = b
+        flags |= 1
     if warm is not None:
         buf.warm[...] = warm
     trace = None
@@ -254,9 +286,11 @@ def _solve_kernel(
         buf.ptrs[9] = trace.ctypes.data
         buf.iinfo[2] = trace.size
     try:
-        code = kern.solve(buf.ctx, T, tol, max_iter, flags, roundoff)
+        code = kern.solve(buf.ctx, T, tol, max_iter, flags, roundoff, rtol)
     finally:
         buf.ptrs[9] = 0
+        if bh is not None:
+            buf.ptrs[1] = buf.baddr
     if trace is not None:
         assert _TRACE is not None
         n = int(buf.iinfo[3])
@@ -267,7 +301,7 @@ def _solve_kernel(
         _TRACE.extend(tuple(trace[a:e].tolist()) for a, e in zip(starts, cut))
     if code != 0:
         return None
-    bx, kabs, babs, pgap, outer, nit, mode, _ = buf.info.tolist()
+    bx, kabs, babs, pgap, outer, nit, mode, brange = buf.info.tolist()
     if mode == 0:
         message = "optimal"
     elif mode == 1:
@@ -278,14 +312,25 @@ def _solve_kernel(
                    f"{int(outer)} proximal-point steps; the working sets are numerically "
                    "singular)")
     x = buf.x.copy()
-    g = buf.g.copy()
-    if check_input and (kabs < 1.0 and flags & 4):
-        check_symmetric_psd(Kn, "K")  # the kernel's checks have a floor max(1, max|K|)
-    if check_input and T > FULL_CHECK_T:
-        check_curvature_at(Kn, x, "K", dtype=dtype)
-    lazy = (x, g, bx, data_scale(kabs, 0.0 if b is None else brange, babs))
-    return _kernel_result(x if not (torch_in or low) else from_numpy(x, K), int(nit), message,
-                          lazy)
+    lazy = (x, buf.g.copy(), bx, data_scale(kabs, brange if b is not None else 0.0, babs))
+    return _kernel_result(_like(x, K), int(nit), message, lazy)
+
+
+def _small_torch(K: Any, b: Any, check_input: bool) -> SimplexQPResult | None:
+    """The closed form for a float64 torch ``K`` of size ``T <= 2`` (``b`` None or a float64
+    tensor of length ``T`` on the same device): read on the host (zero-copy on the CPU), the
+    result ``x`` in ``K``'s type and device. None for anything else (the general path)."""
+    if K.dtype != _torch_f64():
+        return None
+    if b is not None and not (is_torch(b) and b.dtype == K.dtype and b.device == K.device
+                              and tuple(b.shape) == tuple(K.shape[:1])):
+        return None
+    Kn = _torch_host(K).numpy()
+    bn = None if b is None else _torch_host(b).numpy()
+    res = small_result(Kn, bn, None, check_input)
+    if res is not None:
+        _set_x(res, _like(res.x, K))
+    return res
 
 
 # ----------------------------------------------------------------------------- entry point
@@ -419,6 +464,12 @@ def solve_simplex_qp(
             and (b is None or (type(b) is np.ndarray and b.dtype == _F64
                                and b.shape == K.shape[:1]))):
         res = small_result(K, b, None, check_input)  # T = 1, 2: closed form, Python floats
+        if res is not None:
+            return res
+    elif (method == "active_set" and is_torch(K) and K.ndim == 2
+          and tuple(K.shape) in _SMALL_SHAPES and tol is None and max_iter is None
+          and warm_start is None and type(check_input) is bool):
+        res = _small_torch(K, b, check_input)
         if res is not None:
             return res
     kern = _qp_kernel.KERNEL

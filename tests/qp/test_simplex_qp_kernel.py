@@ -19,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fairmt_opt import certify_simplex_qp, reference, solve_simplex_qp
+from fairmt_opt.certificates._qp import FULL_CHECK_T
 from fairmt_opt.qp import _kernel as _qp_kernel
 from fairmt_opt.qp._solve import record_working_sets
 from fairmt_opt.testing.qp_strategies import QPInstance, simplex_qps
@@ -61,18 +62,20 @@ def _python_only() -> Iterator[None]:
         _qp_kernel.KERNEL = saved
 
 
-def _raw(K: np.ndarray, b: np.ndarray | None = None, check: bool = True) -> int:
-    """Return code of one direct kernel call (no fallback)."""
+def _raw(K: np.ndarray, b: np.ndarray | None = None, check: bool = True,
+         rtol: float = 1e-8) -> int:
+    """Return code of one direct kernel call (no fallback), with the input checks that
+    ``solve_simplex_qp`` asks for at this size (flag 4 up to ``FULL_CHECK_T``, else 8)."""
     assert KERNEL is not None
     T = K.shape[0]
     buf = KERNEL.buffers(T)
     buf.K[...] = K
     buf.ptrs[0] = buf.kaddr
-    flags = 4 if check else 0
+    flags = (4 if T <= FULL_CHECK_T else 8) if check else 0
     if b is not None:
         buf.b[...] = b
         flags |= 1
-    return int(KERNEL.solve(buf.ctx, T, 1e-12, 50 * T + 1000, flags, 1e-10))
+    return int(KERNEL.solve(buf.ctx, T, 1e-12, 50 * T + 1000, flags, 1e-10, rtol))
 
 
 def _fval(K: np.ndarray, b: np.ndarray | None, x: np.ndarray) -> float:
