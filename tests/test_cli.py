@@ -47,7 +47,8 @@ def test_main_job_quick(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[st
     assert f"report: {(tmp_path / 'report.md').resolve()}" in text
     index = (tmp_path / "report.md").read_text()
     assert "compare/report.md" in index and "dynamics/report.md" in index
-    for study in ("compare", "dynamics"):
+    assert "frontier/report.md" in index
+    for study in ("compare", "dynamics", "frontier"):
         assert (tmp_path / study / "results.csv").is_file()
         assert (tmp_path / study / "groups.csv").is_file()
         report = (tmp_path / study / "report.md").read_text()
@@ -55,6 +56,9 @@ def test_main_job_quick(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[st
         # the rerun command names the final folder, not the staging one
         assert f"--out {tmp_path / study} --overwrite" in report
     assert "## Per-group rates" in (tmp_path / "compare" / "report.md").read_text()
+    front = tmp_path / "frontier"
+    assert (front / "hypervolume.csv").is_file() and (front / "lift_only.csv").is_file()
+    assert "--quick" in (front / "report.md").read_text()  # the quick sweep in the main job
     assert not [p for p in tmp_path.parent.iterdir() if p.name.startswith(f".{tmp_path.name}.")]
     # a second main job into the same folder is refused, then replaces it with --overwrite
     assert cli.main(["main", "--quick", "--seeds", "1", "--out", str(tmp_path)]) == 2
