@@ -32,7 +32,8 @@ Layers of the package:
   :func:`metrics_from_stats`, :func:`ks_statistic`, :func:`evaluate_all` (every task);
 * reports by group in the spirit of fairlearn's ``MetricFrame``: :func:`by_group`,
   :func:`by_group_all` (:class:`GroupReport`: ``overall``, ``by_group``, ``group_min``,
-  ``group_max``, ``difference``, ``ratio``).
+  ``group_max``, ``difference``, ``ratio``, ``equalized_odds``), and within the levels of
+  control features :func:`by_group_controlled` (:class:`ControlledReport`).
 
 Partial labels: unlabelled samples never count. A cell with an empty denominator (no
 labelled positive of a group, a task without labels in the batch, a single group present) is
@@ -44,7 +45,14 @@ Everything is written against the array API (NumPy or torch); torch is imported 
 torch tensors are passed, so this package works without torch.
 """
 
-from ._by_group import GroupReport, by_group, by_group_all, evaluate_all
+from ._by_group import (
+    ControlledReport,
+    GroupReport,
+    by_group,
+    by_group_all,
+    by_group_controlled,
+    evaluate_all,
+)
 from ._groups import GroupEncoding, encode_groups
 from ._losses import MaskedLoss, RegressionLoss, masked_loss
 from ._metrics import MetricReport, evaluate_task, ks_statistic, metrics_from_stats
@@ -61,6 +69,7 @@ from ._violation import (
 )
 
 __all__ = [
+    "ControlledReport",
     "GroupEncoding",
     "GroupReduction",
     "GroupReport",
@@ -76,6 +85,7 @@ __all__ = [
     "ViolationResult",
     "by_group",
     "by_group_all",
+    "by_group_controlled",
     "encode_groups",
     "evaluate_all",
     "evaluate_task",

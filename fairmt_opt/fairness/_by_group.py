@@ -30,7 +30,8 @@ from ._rates import check_zero_division, confusion_table
 from ._stats import group_matrix, regression_scores
 from ._tasks import Task
 
-__all__ = ["GroupReport", "by_group", "by_group_all", "evaluate_all"]
+__all__ = ["ControlledReport", "GroupReport", "by_group", "by_group_all", "by_group_controlled",
+           "evaluate_all"]
 
 _METHODS = ("between_groups", "to_overall")
 
@@ -168,6 +169,183 @@ class GroupReport:
 
         return self._reduce(to_overall, 1, "no group has a value")
 
+    def equalized_odds(self, kind: str = "difference", method: str = "between_groups",
+                       agg: str = "worst_case") -> float:
+        r"""fairlearn's equalized-odds aggregate of a detection report: the ``difference``
+        (or ``ratio``) by ``method`` of the ``tpr`` and of the ``fpr`` columns, combined by
+        ``agg``: ``"worst_case"`` (the larger difference, the smaller ratio) or ``"mean"``.
+
+        .. math::
+
+            \mathrm{EO}_{\mathrm{diff}} = \max(d_{\mathrm{TPR}}, d_{\mathrm{FPR}}),\quad
+            \mathrm{EO}_{\mathrm{ratio}} = \min(r_{\mathrm{TPR}}, r_{\mathrm{FPR}})
+
+        A term without a value (``zero_division="empty"``) is left out; NaN when neither
+        has one. Cost :math:`O(G)`.
+
+        Examples
+        --------
+        >>> from fairmt_opt.fairness import Task, by_group
+        >>> r = by_group(Task("y", "detection"), [1, 0, 1, 1, 0, 0], [1, 0, 1, 0, 1, 0],
+        ...              None, ["a", "a", "a", "b", "b", "b"], output="labels")
+        >>> r.equalized_odds(), r.equalized_odds(agg="mean"), r.equalized_odds("ratio")
+        (1.0, 0.75, 0.0)
+        """
+        if kind not in ("difference", "ratio"):
+            raise ValueError(f"kind must be 'difference' or 'ratio', got {kind!r}")
+        if agg not in ("worst_case", "mean"):
+            raise ValueError(f"agg must be one of 'worst_case' or 'mean', got {agg!r}")
+        if "tpr" not in self.columns or "fpr" not in self.columns:
+            raise ValueError(f"equalized_odds needs a detection report, task "
+                             f"{self.task.name!r} is {self.task.kind}")
+        red = self.difference(method) if kind == "difference" else self.ratio(method)
+        terms = [red[c] for c in ("tpr", "fpr") if not math.isnan(red[c])]
+        if not terms:
+            return math.nan
+        if agg == "mean":
+            return float(np.mean(terms))
+        return float(max(terms) if kind == "difference" else min(terms))
+
+
+class ControlledReport:
+    """Reports by group within each level of control features (fairlearn's
+    ``control_features``): one :class:`GroupReport` per level, on the labelled samples of
+    that level, every group (inferred over all samples) in each.
+
+    Attributes
+    ----------
+    task : Task
+    levels : tuple
+        The control levels, sorted (tuples for several control features).
+    control_names : tuple or None
+        The names of the control features.
+    reports : dict
+        ``{level: GroupReport}``.
+    """
+
+    def __init__(self, task: Task, levels: tuple[Any, ...], names: tuple[Any, ...] | None,
+                 reports: dict[Any, GroupReport]) -> None:
+        self.task = task
+        self.levels = levels
+        self.control_names = names
+        self.reports = reports
+
+    def __repr__(self) -> str:
+        return f"ControlledReport(task={self.task.name!r}, levels={list(self.levels)})"
+
+    def __getitem__(self, level: Any) -> GroupReport:
+        return self.reports[level]
+
+    def _index(self) -> Any:
+        import pandas as pd
+
+        if self.levels and isinstance(self.levels[0], tuple):
+            return pd.MultiIndex.from_tuples(
+                list(self.levels),
+                names=list(self.control_names) if self.control_names else None)
+        return pd.Index(list(self.levels), name="control")
+
+    def _per_level(self, fn: Any) -> Any:
+        out = {lev: fn(self.reports[lev]) for lev in self.levels}
+        try:
+            import pandas as pd
+        except ImportError:  # pragma: no cover - pandas is optional
+            return out
+        first = next(iter(out.values()), None)
+        if isinstance(first, MetricReport):
+            return pd.DataFrame([dict(v) for v in out.values()], index=self._index())
+        return pd.Series(list(out.values()), index=self._index(), dtype=float)
+
+    @property
+    def overall(self) -> Any:
+        """Every column over the labelled samples of each level: a DataFrame indexed by the
+        levels (pandas installed), else ``{level: MetricReport}``."""
+        return self._per_level(lambda r: r.overall)
+
+    @property
+    def by_group(self) -> Any:
+        """A DataFrame indexed by (control level, group) when pandas is installed, else
+        ``{level: GroupReport.by_group}``."""
+        try:
+            import pandas as pd
+        except ImportError:  # pragma: no cover - pandas is optional
+            return {lev: self.reports[lev].by_group for lev in self.levels}
+        frames = [self.reports[lev].by_group for lev in self.levels]
+        return pd.concat(frames, keys=self._index())
+
+    def group_min(self) -> Any:
+        """:meth:`GroupReport.group_min` within each level (per-level frame or dict)."""
+        return self._per_level(lambda r: r.group_min())
+
+    def group_max(self) -> Any:
+        """:meth:`GroupReport.group_max` within each level."""
+        return self._per_level(lambda r: r.group_max())
+
+    def difference(self, method: str = "between_groups") -> Any:
+        """:meth:`GroupReport.difference` within each level."""
+        return self._per_level(lambda r: r.difference(method))
+
+    def ratio(self, method: str = "between_groups") -> Any:
+        """:meth:`GroupReport.ratio` within each level."""
+        return self._per_level(lambda r: r.ratio(method))
+
+    def equalized_odds(self, kind: str = "difference", method: str = "between_groups",
+                       agg: str = "worst_case") -> Any:
+        """:meth:`GroupReport.equalized_odds` within each level."""
+        return self._per_level(lambda r: r.equalized_odds(kind, method, agg))
+
+
+def by_group_controlled(task: Task, outputs: Any, targets: Any, mask: Any, groups: Any,
+                        control_features: Any, num_groups: int | None = None,
+                        **options: Any) -> ControlledReport:
+    r""":func:`by_group` within each level of ``control_features`` (fairlearn's
+    ``MetricFrame(..., control_features=)``): the aggregates over the groups are taken per
+    level, and the overall values are those of each level.
+
+    ``control_features`` takes the forms of ``groups`` (any hashable labels, several
+    features give their intersections); the other arguments and ``options`` are those of
+    :func:`by_group`. Level :math:`l` is :func:`by_group` with the mask
+    ``mask & (control == l)``, so every group (inferred over all samples) appears in every
+    level, without a value where it has no labelled sample there.
+
+    Cost: :func:`by_group` once per level, :math:`O(N K |G| L)`.
+
+    Examples
+    --------
+    >>> from fairmt_opt.fairness import Task, by_group_controlled
+    >>> r = by_group_controlled(Task("y", "detection"), [1, 0, 1, 1, 0, 0],
+    ...                         [1, 0, 1, 0, 1, 0], None, ["a", "b", "a", "b", "a", "b"],
+    ...                         ["u", "u", "u", "v", "v", "v"], output="labels")
+    >>> r.levels, r.difference()["selection_rate"].tolist()
+    (('u', 'v'), [1.0, 0.5])
+    >>> r["v"].by_group["selection_rate"].tolist()
+    [0.0, 0.5]
+    """
+    from ._groups import as_values, encode_groups
+
+    enc = encode_groups(control_features, name="control_features",
+                        intersections=options.get("intersections", "present"))
+    if enc.names is not None:
+        sens = encode_groups(groups, num_groups, intersections=options.get(
+            "intersections", "present")).names or ()
+        both = sorted(set(map(str, enc.names)) & set(map(str, sens)))
+        if both:
+            raise ValueError(f"control_features and groups share the feature names {both}")
+    N = int(enc.codes.shape[0])
+    if mask is None:
+        m = np.ones(N, dtype=bool)
+    else:
+        mv = as_values(mask, "mask")
+        mv = np.asarray(mv.detach().cpu().numpy() if hasattr(mv, "detach") else mv)
+        if mv.shape != (N,):
+            raise ValueError(f"mask must have shape ({N},) like control_features, got "
+                             f"{mv.shape}")
+        m = mv != 0
+    reports = {lev: by_group(task, outputs, targets, m & (enc.codes == c), groups,
+                             num_groups, **options)
+               for c, lev in enumerate(enc.labels)}
+    return ControlledReport(task, enc.labels, enc.names, reports)
+
 
 def _stack(table: Mapping[str, tuple[np.ndarray, np.ndarray]], keys: Sequence[str],
            K: int, per_class: bool) -> tuple[list[str], list[np.ndarray], list[np.ndarray]]:
@@ -195,6 +373,7 @@ def by_group(
     zero_division: float | str = "empty",
     conditioning: Any = None,
     train_median: float | None = None,
+    intersections: str = "present",
 ) -> GroupReport:
     r"""A report by group of one task, in the spirit of fairlearn's ``MetricFrame``.
 
@@ -213,7 +392,9 @@ def by_group(
     Parameters are those of :func:`evaluate_task`: ``groups`` any hashable labels or several
     sensitive features (intersections), ``output`` the kind of the outputs, ``pos_label``,
     ``sample_weight``, ``zero_division`` (``"empty"``: a 0/0 rate has no value; ``0.0``:
-    fairlearn's convention).
+    fairlearn's convention); ``intersections`` (:func:`encode_groups`: ``"all"`` lists
+    every combination of several sensitive features, as fairlearn's rows, a combination
+    without samples having no value).
 
     Returns
     -------
@@ -241,7 +422,7 @@ def by_group(
     fill = check_zero_division(zero_division)
     p = prepare_hard(task, outputs, targets, mask, groups, num_groups, output=output,
                      pos_label=pos_label, sample_weight=sample_weight,
-                     conditioning=conditioning)
+                     conditioning=conditioning, intersections=intersections)
     stats = prepared_stats(task, p, train_median=train_median)
     G = p.encoding.num_groups
     s = {k: np.asarray(v, dtype=np.float64)[:G] for k, v in stats.sums.items()

@@ -173,6 +173,12 @@ def _columns(groups: Any, name: str) -> tuple[list[Any], tuple[Any, ...] | None]
         if not cols:
             raise ValueError(f"{name} must have at least one column, got an empty DataFrame")
         names = tuple(_to_python(c) for c in groups.columns)
+        seen: set[Any] = set()
+        for nm in names:
+            if nm in seen:
+                raise ValueError(f"{name} has two features named {nm!r}: the names of "
+                                 "sensitive features must be distinct")
+            seen.add(nm)
         return cols, (names if len(cols) > 1 else None)
     if is_pandas(groups) or hasattr(groups, "shape"):
         if hasattr(groups, "detach") and hasattr(groups, "cpu"):
@@ -192,7 +198,8 @@ def _columns(groups: Any, name: str) -> tuple[list[Any], tuple[Any, ...] | None]
     return [groups], None
 
 
-def encode_groups(groups: Any, num_groups: Any = None, *, name: str = "groups") -> GroupEncoding:
+def encode_groups(groups: Any, num_groups: Any = None, *, name: str = "groups",
+                  intersections: str = "present") -> GroupEncoding:
     r"""Encode group labels (or several sensitive features) as integer codes.
 
     Parameters
@@ -206,6 +213,11 @@ def encode_groups(groups: Any, num_groups: Any = None, *, name: str = "groups") 
         ``None``: infer the groups from the labels (module docstring). An integer: the labels
         must be integer codes in ``[0, num_groups)`` (today's convention; a code without any
         sample is an empty group).
+    intersections : {"present", "all"}
+        Several features: ``"present"`` (default) gives the tuples that occur; ``"all"``
+        every combination of the features' labels (their product, as the rows of
+        fairlearn's ``MetricFrame.by_group``), a combination without samples being an empty
+        group (no value, never counted). One feature: no effect.
 
     Returns
     -------
@@ -224,11 +236,15 @@ def encode_groups(groups: Any, num_groups: Any = None, *, name: str = "groups") 
     >>> e = encode_groups({"sex": ["f", "m", "f"], "age": [1, 1, 0]})  # intersections
     >>> e.codes, e.labels, e.names
     (array([1, 2, 0]), (('f', 0), ('f', 1), ('m', 1)), ('sex', 'age'))
+    >>> encode_groups({"sex": ["f", "m", "f"], "age": [1, 1, 0]}, intersections="all").labels
+    (('f', 0), ('f', 1), ('m', 0), ('m', 1))
     >>> encode_groups([0, 2, 2], num_groups=3).labels  # explicit codes: group 1 is empty
     (0, 1, 2)
     """
     if groups is None:
         raise ValueError(f"{name} must be an array, got None")
+    if intersections not in ("present", "all"):
+        raise ValueError(f"intersections must be 'present' or 'all', got {intersections!r}")
     cols, names = _columns(groups, name)
     if num_groups is not None:
         G = check_int(num_groups, "num_groups", minimum=2)
@@ -283,6 +299,8 @@ def encode_groups(groups: Any, num_groups: Any = None, *, name: str = "groups") 
     present = np.unique(flat)
     if not present.size:
         raise ValueError(f"{name} is empty: no group to infer")
+    if intersections == "all":
+        present = np.arange(int(np.prod(sizes)), dtype=np.int64)
     codes = np.searchsorted(present, flat).astype(np.int64)
     labels = tuple(
         tuple(per[j][0][k] for j, k in enumerate(np.unravel_index(int(p), sizes)))

@@ -25,6 +25,7 @@ import numpy as np
 
 from .._utils.array import Array, is_torch, namespace
 from .._utils.validation import check_int, check_same_device
+from ._finite import check_finite_rows
 from ._groups import GroupEncoding, as_values, encode_groups, is_pandas
 from ._tasks import Task
 
@@ -427,6 +428,11 @@ def hard_outputs(
         z = np.asarray(outputs, dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"outputs must be a numeric array: {exc}") from exc
+    if z.ndim:
+        # every row, labelled or not: the rule of the torch batch check (module _finite)
+        check_finite_rows(z, "outputs", task=task.name,
+                          masks=() if m is None or m.shape != z.shape[:1] else
+                          [(task.name, m)])
     if task.kind == "regression":
         if output != "logits":
             raise ValueError(f"output={output!r} applies to detection and classification; the "

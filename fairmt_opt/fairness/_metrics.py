@@ -265,7 +265,7 @@ class Prepared:
 def prepare_hard(
     task: Task, outputs: Any, targets: Any, mask: Any, groups: Any, num_groups: Any = None, *,
     output: str | None = None, pos_label: Any = None, sample_weight: Any = None,
-    conditioning: Any = None,
+    conditioning: Any = None, intersections: str = "present",
 ) -> Prepared:
     """Normalise the inputs of :func:`evaluate_task` and :func:`~fairmt_opt.fairness.by_group`
     (pandas, group labels, detection labels, the declared kind of outputs, the weights)."""
@@ -277,7 +277,7 @@ def prepare_hard(
         check_int(num_groups, "num_groups", minimum=2)
     ov = as_values(outputs, "outputs")
     N = len(ov) if not hasattr(ov, "shape") else int(ov.shape[0])
-    enc = encode_groups(groups, num_groups)
+    enc = encode_groups(groups, num_groups, intersections=intersections)
     if enc.codes.shape != (N,):
         raise ValueError(f"groups must have shape ({N},) like outputs, got {enc.codes.shape}")
     if mask is None:
