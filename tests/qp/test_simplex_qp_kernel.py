@@ -454,3 +454,154 @@ def test_ill_conditioned_k_rebuilds_and_refinement_steps_are_bounded(
                 if "proximal-point steps" in res.message:
                     outer = int(res.message.split(" proximal-point steps")[0].split()[-1])
                     assert outer <= 60, res.message
+
+
+# ------------------------------------------------------------------ the kernel's input checks
+@needs_kernel
+@pytest.mark.parametrize("T", [5, 80])  # the Cholesky check, and the O(T^2) + curvature checks
+def test_kernel_checks_are_relative_to_the_scale(T: int) -> None:
+    """The kernel's symmetry and PSD checks read max|K| with no absolute floor: the same
+    verdict at every scale, and the same as the Python checks (the error worded there)."""
+    rng = np.random.default_rng(40 + T)
+    R = rng.standard_normal((T, T))
+    A = R @ R.T / T
+    A = 0.5 * (A + A.T)
+    E = np.zeros((T, T))
+    E[0, 1] = 1e-6 * float(np.abs(A).max())  # 100 times the float64 tolerance 1e-8
+    neg = A.copy()
+    neg[0, 0] = -1e-2 * float(np.abs(A).max())  # clearly indefinite, seen at every T
+    for s in (1e-20, 1.0, 1e20):
+        assert _raw(s * A) == 0
+        assert _raw(s * (A + E)) == -3
+        with pytest.raises(ValueError, match="K must be symmetric"):
+            solve_simplex_qp(s * (A + E))
+        code = _raw(s * neg)
+        assert code in (-4, -5)
+        with _record() as codes, pytest.raises(ValueError, match="positive semidefinite"):
+            solve_simplex_qp(s * neg)
+        assert codes == [code]
+        # a round-off sized asymmetry and negative eigenvalue pass, relative to the scale
+        tiny = s * (A + 1e-12 * E - 1e-13 * float(np.abs(A).max()) * np.eye(T))
+        assert _raw(tiny) == 0
+
+
+@needs_kernel
+def test_kernel_large_t_checks_agree_with_python() -> None:
+    """Above FULL_CHECK_T the kernel runs the O(T^2) conditions of check_symmetric_psd and
+    check_curvature_at at its solution: on indefinite K of several kinds it rejects exactly
+    when the Python checks do, at the stage they do (-4 before the solve, -5 after)."""
+    from fairmt_opt.certificates._qp import check_curvature_at, check_symmetric_psd
+
+    rng = np.random.default_rng(77)
+    T = FULL_CHECK_T + 16
+    seen = set()
+    for trial in range(24):
+        R = rng.standard_normal((T, T // 2))
+        K = R @ R.T
+        kind = trial % 3
+        if kind == 0:  # a negative diagonal entry
+            K[trial % T, trial % T] = -1e-3 * float(np.abs(K).max())
+        elif kind == 1:  # a large off-diagonal pair: a negative 2 x 2 minor
+            i, j = rng.choice(T, 2, replace=False)
+            K[i, j] = K[j, i] = 3.0 * float(np.abs(K).max())
+        else:  # a negative direction, seen or not by the 2 x 2 minors and at the solution
+            v = rng.standard_normal(T)
+            K = K - (1.0 + rng.uniform(0.0, 1.0)) * float(np.linalg.eigvalsh(K).max()) * \
+                np.outer(v, v) / float(v @ v) * rng.uniform(0.0, 1.5)
+        K = 0.5 * (K + K.T)
+        b = rng.standard_normal(T)
+        try:
+            check_symmetric_psd(K, "K")
+        except ValueError:
+            expected = -4
+        else:
+            res = solve_simplex_qp(K, b, check_input=False)
+            try:
+                check_curvature_at(K, np.asarray(res.x), "K")
+            except ValueError:
+                expected = -5
+            else:
+                expected = 0
+        assert _raw(K, b) == expected, (trial, expected)
+        seen.add(expected)
+        if expected:
+            with pytest.raises(ValueError, match="positive semidefinite"):
+                solve_simplex_qp(K, b)
+    assert {-4, -5} <= seen
+
+
+@needs_kernel
+def test_kernel_checks_use_the_callers_dtype() -> None:
+    """float32 data are checked with float32's tolerance (7.6e-6 relative) in the kernel, as
+    the Python path checks them; the same values in float64 are rejected (1e-8)."""
+    torch = pytest.importorskip("torch")
+    for T in (6, 70):
+        rng = np.random.default_rng(T)
+        R = rng.standard_normal((T, 2 * T))
+        K = R @ R.T
+        K[0, 1] += 1e-6 * float(np.abs(K).max())  # between the two tolerances
+        K32 = K.astype(np.float32)
+        assert float(np.abs(K32 - K32.T).max()) > 1e-8 * float(np.abs(K32).max())
+        for Kin in (K32, torch.from_numpy(K32)):
+            with _record() as codes:
+                res = solve_simplex_qp(Kin)
+            assert codes == [0] and res.success and res.x.dtype == Kin.dtype
+        with _record() as codes, pytest.raises(ValueError, match="K must be symmetric"):
+            solve_simplex_qp(K32.astype(np.float64))
+        assert codes == [-3]
+
+
+@needs_kernel
+def test_torch_cpu_float64_is_read_in_place() -> None:
+    """A CPU float64 contiguous K and b reach the kernel by address (zero-copy, even with
+    requires_grad); the b address is restored for the next NumPy call; x comes back as a
+    torch tensor sharing the result's float64 buffer."""
+    torch = pytest.importorskip("torch")
+    assert KERNEL is not None
+    rng = np.random.default_rng(3)
+    for T in (5, 40, 90):
+        K, b = _instance(rng, T, "biased")
+        assert b is not None
+        Kt = torch.tensor(K, requires_grad=True)
+        bt = torch.tensor(b)
+        buf = KERNEL.buffers(T)
+        seen: list[tuple[int, int]] = []
+        raw = KERNEL.solve
+
+        def spy(*args: Any, buf: Any = buf, seen: list[tuple[int, int]] = seen,
+                raw: Any = raw) -> int:
+            seen.append((int(buf.ptrs[0]), int(buf.ptrs[1])))
+            return int(raw(*args))
+
+        KERNEL.solve = spy  # type: ignore[assignment]
+        try:
+            res = solve_simplex_qp(Kt, bt)
+        finally:
+            KERNEL.solve = raw
+        assert seen == [(Kt.data_ptr(), bt.data_ptr())]
+        assert int(buf.ptrs[1]) == buf.baddr
+        assert isinstance(res.x, torch.Tensor) and res.x.dtype == torch.float64
+        np.testing.assert_allclose(res.x.numpy(), solve_simplex_qp(K, b).x, rtol=0, atol=1e-12)
+        assert res.fun == pytest.approx(solve_simplex_qp(K, b).fun, rel=1e-12, abs=1e-300)
+
+
+def test_torch_t2_closed_form() -> None:
+    """T = 1, 2 torch float64 tensors take the closed form (same answer and fields as NumPy),
+    with x in torch; float32 and other cases keep the general path's answer."""
+    torch = pytest.importorskip("torch")
+    K = np.array([[2.0, 1.0], [1.0, 3.0]])
+    b = np.array([0.5, 0.0])
+    for bb in (None, b):
+        ref = solve_simplex_qp(K, bb)
+        res = solve_simplex_qp(torch.from_numpy(K), None if bb is None else torch.from_numpy(bb))
+        assert isinstance(res.x, torch.Tensor) and res.x.dtype == torch.float64
+        assert res.message == ref.message == "optimal (closed form, T = 2)"
+        np.testing.assert_array_equal(res.x.numpy(), ref.x)
+        assert res.fun == ref.fun and res.gap == ref.gap
+    r1 = solve_simplex_qp(torch.tensor([[4.0]]))
+    assert isinstance(r1.x, torch.Tensor) and r1.x.tolist() == [1.0] and r1.fun == 2.0
+    r32 = solve_simplex_qp(torch.from_numpy(K).float())
+    assert r32.x.dtype == torch.float32
+    np.testing.assert_allclose(r32.x.numpy(), solve_simplex_qp(K).x, atol=1e-6)
+    with pytest.raises(ValueError, match="K must be symmetric"):
+        solve_simplex_qp(torch.tensor([[1.0, 0.5], [0.0, 1.0]], dtype=torch.float64))
