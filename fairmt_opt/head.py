@@ -196,8 +196,10 @@ def head_aware_qp(
             raise ValueError(f"eta must be a scalar (0-d), got shape {tuple(eta.shape)}")
         if is_torch(eta) or is_torch(R):
             check_same_device(("R", R), ("eta", eta))
-        if not is_torch(eta):
-            eta = check_positive(float(eta), "eta", allow_zero=True)
+        if is_torch(eta) and (str(eta.dtype) == "torch.bool" or eta.is_complex()):
+            raise ValueError(f"eta must be a real number, got a tensor of dtype {eta.dtype}")
+        if not is_torch(eta):  # a NumPy scalar or 0-d array (not a bool), checked as a number
+            eta = check_positive(eta, "eta", allow_zero=True)
     else:
         eta = check_positive(eta, "eta", allow_zero=True)
     K, sR = _gram(xp, R)
