@@ -175,10 +175,7 @@ class DualAscent:
             return self._step_tensor(phi, check_finite)
         if hasattr(phi, "shape") and tuple(phi.shape) != ():
             raise ValueError(f"phi must be a scalar, got shape {tuple(phi.shape)}")
-        try:
-            p = float(phi)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"phi must be a real number, got {phi!r}") from exc
+        p = to_float(phi, "phi")  # a Python or NumPy real number, not a bool or a string
         if check_finite and not math.isfinite(p):
             raise ValueError(f"phi must be finite, got {p}")
         if is_torch(self._eta):  # already on a device: stay there
@@ -201,6 +198,8 @@ class DualAscent:
         if phi.ndim != 0:
             raise ValueError(f"phi must be a scalar (0-d tensor), got shape {tuple(phi.shape)}")
         p = phi.detach()
+        if p.dtype == torch.bool or p.is_complex():
+            raise ValueError(f"phi must be a real number, got a tensor of dtype {p.dtype}")
         if not p.is_floating_point():
             p = p.to(torch.float64)
         if check_finite and not bool(torch.isfinite(p)):
