@@ -33,7 +33,7 @@ from typing import Any, NoReturn
 __all__ = ["build_parser", "main"]
 
 _STUDY_NAMES = ("aggregation", "qp", "dynamics", "compare", "partial-labels", "sensitivity",
-                "frontier")
+                "frontier", "heads")
 _DATASETS = ("adult", "compas", "kdd", "celeba-attrs", "synthetic")
 _MAIN_STUDIES = ("compare", "dynamics", "frontier")
 #: options of the main job's studies beyond the main command's (the frontier in its quick
@@ -72,8 +72,9 @@ def _usage_error(prog: str, message: object, *, flags: bool = True) -> int:
 
 def _add_study_options(p: argparse.ArgumentParser, *, main: bool = False) -> None:
     if not main:
-        p.add_argument("--dataset", default="adult", choices=_DATASETS,
-                       help="dataset of the training studies (default: adult)")
+        p.add_argument("--dataset", default=None, choices=_DATASETS,
+                       help="dataset of the training studies (default: adult; the heads "
+                            "study generates its own synthetic tasks)")
         p.add_argument("--methods", nargs="+", default=None,
                        help="methods to run (default: the study's own list)")
         p.add_argument("--label-fraction", type=float, default=0.3,
@@ -121,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _options(args: argparse.Namespace, **over: Any) -> dict[str, Any]:
     opts: dict[str, Any] = {
-        "dataset": getattr(args, "dataset", "adult"),
+        "dataset": getattr(args, "dataset", None) or "adult",
         "methods": tuple(args.methods) if getattr(args, "methods", None) else None,
         "seeds": args.seeds,
         "epochs": args.epochs,
@@ -151,11 +152,27 @@ def _run(config: Any) -> int:
     return 0
 
 
+#: studies that generate their own data: the dataset they record, and the options that do
+#: not apply to them
+_OWN_DATA = {"heads": "synthetic"}
+
+
 def _study(name: str, args: argparse.Namespace) -> int:
     from .studies import make_study_config
 
+    over: dict[str, Any] = {}
+    if name in _OWN_DATA:
+        own = _OWN_DATA[name]
+        if args.dataset not in (None, own):
+            return _usage_error("fairmt-opt study", f"argument --dataset: the {name} study "
+                                f"generates its own {own} tasks; leave --dataset out (or "
+                                f"give {own}), got {args.dataset!r}", flags=False)
+        if args.subsample is not None:
+            return _usage_error("fairmt-opt study", f"argument --subsample: the {name} study "
+                                "generates its own data and has no --subsample", flags=False)
+        over["dataset"] = own
     try:
-        config = make_study_config(name, **_options(args))
+        config = make_study_config(name, **_options(args, **over))
     except ValueError as exc:
         return _usage_error("fairmt-opt study", exc)
     return _run(config)

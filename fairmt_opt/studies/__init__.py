@@ -26,6 +26,7 @@ study              what it measures
 ``partial-labels`` ``compare`` with only a fraction of the training labels of each task
 ``sensitivity``    FairMT against μ, ε and the dual step size ρ
 ``frontier``       fairness–utility fronts over a sweep of ε (and λ), hypervolumes, fairlearn
+``heads``          head proxies (head, rep, full, none) on heads of controlled geometry
 ================== =====================================================================
 
 The training studies train through :class:`fairmt_opt.torch.Trainer`:
@@ -67,6 +68,7 @@ STUDIES: dict[str, str] = {
     "partial-labels": "._compare:run_partial_labels",
     "sensitivity": "._training:run_sensitivity",
     "frontier": "._frontier:run_frontier",
+    "heads": "._heads:run_heads",
 }
 
 
@@ -78,6 +80,7 @@ STUDY_METHODS: dict[str, str] = {
     "dynamics": "..torch:METHODS",
     "compare": "..torch:METHODS",
     "partial-labels": "..torch:METHODS",
+    "heads": "._heads:PROXIES",
 }
 
 
