@@ -115,10 +115,12 @@ class Buffers(NamedTuple):
     info: np.ndarray   # (8,) output: b'x, max|K|, max|b|, proximal gap, outer steps, nit, mode,
     #                    max b - min b
     iinfo: np.ndarray  # (4,) nit, mode (out); trace capacity (in), trace length (out)
-    ptrs: np.ndarray   # (10,) the addresses the kernel reads (K, b and trace change per call)
+    ptrs: np.ndarray   # (11,) the addresses the kernel reads (K, b and trace change per call)
     ctx: int           # address of ptrs
     kaddr: int         # address of the K buffer
     baddr: int         # address of the b buffer
+    params: np.ndarray  # (6,) T, tol, max_iter, flags, roundoff_gap, rtol (read by solve_ctx)
+    last: list[tuple[float, int, int, float, float]]  # what params holds (one entry)
     keep: tuple[np.ndarray, ...]  # the work arrays (kept alive here)
 
 
@@ -131,6 +133,9 @@ class QPKernel:
         fn = lib.fairmt_qp_solve
         fn.restype = ci
         fn.argtypes = [vp, ci, cd, ci, ci, cd, cd]
+        fc = lib.fairmt_qp_solve_ctx
+        fc.restype = ci
+        fc.argtypes = [vp]
         ws = lib.fairmt_qp_work_size
         ws.restype = ci
         ws.argtypes = [ci, ci]
@@ -147,8 +152,22 @@ class QPKernel:
         #: the O(T^2) conditions and the curvature at the solution (larger ``T``); ``rtol`` the
         #: relative tolerance of these checks (``input_rtol`` of the caller's dtype)
         self.solve = fn
+        #: ``solve_ctx(ctx)``: ``solve`` with ``(T, tol, max_iter, flags, roundoff_gap, rtol)``
+        #: read from the buffers' ``params`` (see :meth:`call`)
+        self.solve_ctx = fc
         self._work_size = ws
         self._local = threading.local()
+
+    def call(self, buf: Buffers, tol: float, max_iter: int, flags: int, roundoff: float,
+             rtol: float) -> int:
+        """``solve(buf.ctx, T, tol, max_iter, flags, roundoff, rtol)`` through ``solve_ctx``:
+        the arguments are written to ``buf.params`` only when they differ from the last call's.
+        """
+        p = (tol, max_iter, flags, roundoff, rtol)
+        if p != buf.last[0]:
+            buf.params[1:] = p
+            buf.last[0] = p
+        return int(self.solve_ctx(buf.ctx))
 
     def buffers(self, T: int) -> Buffers:
         """The buffers for size ``T`` (allocated once per thread, reused by every call)."""
@@ -164,10 +183,13 @@ class QPKernel:
             iinfo = np.zeros(4, dtype=np.intc)
             work = np.empty(int(self._work_size(T, 0)))
             iwork = np.empty(int(self._work_size(T, 1)), dtype=np.intc)
+            params = np.zeros(6)
+            params[0] = T
             arrays = (K, b, warm, x, g, info, iinfo, work, iwork)
-            ptrs = np.array([a.ctypes.data for a in arrays] + [0], dtype=np.intp)
+            ptrs = np.array([a.ctypes.data for a in arrays] + [0, params.ctypes.data],
+                            dtype=np.intp)
             bufs = Buffers(K, b, warm, x, g, info, iinfo, ptrs, ptrs.ctypes.data, K.ctypes.data,
-                           b.ctypes.data, (work, iwork))
+                           b.ctypes.data, params, [(-1.0, 0, 0, 0.0, 0.0)], (work, iwork))
             if sum(v.keep[0].size for v in cache.values()) + work.size > _MAX_CACHED:
                 cache.clear()  # bound the memory held per thread
             cache[T] = bufs

@@ -876,7 +876,7 @@ FQP_EXPORT int fairmt_qp_work_size(int T, int which) {
 
 /* Solve the simplex QP: solve_active_set on the data scaled as solve_simplex_qp scales it.
  *
- * ctx = {K, b, warm, x, g, info, iinfo, work, iwork, trace}: K T x T row-major; b (length T,
+ * ctx = {K, b, warm, x, g, info, iinfo, work, iwork, trace, params}: K T x T row-major; b (length T,
  * used when flags & 1, else zero); warm (a point of length T, used when flags & 2; entries
  * > 1e-12 are kept and renormalised, as the Python path does); flags & 12: the input checks
  * of certificates._qp.check_symmetric_psd with r = rtol (input_rtol of the caller's dtype),
@@ -893,7 +893,9 @@ FQP_EXPORT int fairmt_qp_work_size(int T, int which) {
  * Outputs: x, g = K x + b on the caller's data, info[0] = b'x, info[1] = max|K|,
  * info[2] = max|b|, info[3] = the refinement's final gap, info[4] = its outer steps,
  * info[5] = nit, info[6] = mode (0: the primal method or block pivoting converged, 1: refined
- * to gap <= tol, 2: to round-off), info[7] = max b - min b; iinfo[0] = nit, iinfo[1] = mode.
+ * to gap <= tol, 2: to round-off), info[7] = the data scale max(max|K|, max b - min b) by
+ * which the problem was divided (> 0 here: data_scale of the certificates); iinfo[0] = nit,
+ * iinfo[1] = mode.
  * Return: 0 optimal and verified; 1 not solved (iteration budget, numerically singular working
  * sets that the refinement did not resolve); 3 degenerate data (f constant, T < 3) or a bad warm
  * start; 4 no LAPACK; -1 K not finite; -2 b not finite; -3 K not symmetric; -4 the PSD
@@ -1068,8 +1070,16 @@ FQP_EXPORT FQP_CLONES int fairmt_qp_solve(const intptr_t *ctx, int T, double tol
     info[0] = bx;
     info[1] = kabs;
     info[2] = babs;
-    info[7] = bmax - bmin;
+    info[7] = scale;
     return 0;
+}
+
+/* fairmt_qp_solve with its arguments read from ctx[10], a double array
+ * {T, tol, max_iter, flags, roundoff, rtol} that the caller rewrites only when they change
+ * (a call with one argument costs less from ctypes than one with seven). */
+FQP_EXPORT int fairmt_qp_solve_ctx(const intptr_t *ctx) {
+    const double *p = (const double *)ctx[10];
+    return fairmt_qp_solve(ctx, (int)p[0], p[1], (int)p[2], (int)p[3], p[4], p[5]);
 }
 
 /* Not a Python module: this symbol only satisfies build tools that export PyInit_<name>. */

@@ -286,7 +286,7 @@ def _solve_kernel(
         buf.ptrs[9] = trace.ctypes.data
         buf.iinfo[2] = trace.size
     try:
-        code = kern.solve(buf.ctx, T, tol, max_iter, flags, roundoff, rtol)
+        code = kern.call(buf, tol, max_iter, flags, roundoff, rtol)
     finally:
         buf.ptrs[9] = 0
         if bh is not None:
@@ -301,7 +301,7 @@ def _solve_kernel(
         _TRACE.extend(tuple(trace[a:e].tolist()) for a, e in zip(starts, cut))
     if code != 0:
         return None
-    bx, kabs, babs, pgap, outer, nit, mode, brange = buf.info.tolist()
+    bx, _, _, pgap, outer, nit, mode, scale = buf.info.tolist()
     if mode == 0:
         message = "optimal"
     elif mode == 1:
@@ -312,7 +312,8 @@ def _solve_kernel(
                    f"{int(outer)} proximal-point steps; the working sets are numerically "
                    "singular)")
     x = buf.x.copy()
-    lazy = (x, buf.g.copy(), bx, data_scale(kabs, brange if b is not None else 0.0, babs))
+    # the kernel's data scale max(max|K|, range b) is data_scale's (positive when it solves)
+    lazy = (x, buf.g.copy(), bx, scale)
     return _kernel_result(_like(x, K), int(nit), message, lazy)
 
 
@@ -466,7 +467,7 @@ def solve_simplex_qp(
         res = small_result(K, b, None, check_input)  # T = 1, 2: closed form, Python floats
         if res is not None:
             return res
-    elif (method == "active_set" and is_torch(K) and K.ndim == 2
+    elif (method == "active_set" and type(K) is not np.ndarray and is_torch(K) and K.ndim == 2
           and tuple(K.shape) in _SMALL_SHAPES and tol is None and max_iter is None
           and warm_start is None and type(check_input) is bool):
         res = _small_torch(K, b, check_input)

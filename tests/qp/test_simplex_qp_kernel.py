@@ -38,18 +38,18 @@ def _record() -> Iterator[list[int]]:
     """Record the return codes of every kernel call made inside the block."""
     assert KERNEL is not None
     codes: list[int] = []
-    raw = KERNEL.solve
+    raw = KERNEL.solve_ctx
 
     def wrapped(*args: object) -> int:
         code = int(raw(*args))
         codes.append(code)
         return code
 
-    KERNEL.solve = wrapped  # type: ignore[assignment]
+    KERNEL.solve_ctx = wrapped  # type: ignore[assignment]
     try:
         yield codes
     finally:
-        KERNEL.solve = raw
+        KERNEL.solve_ctx = raw
 
 
 @contextmanager
@@ -273,7 +273,7 @@ def test_fallback_when_kernel_fails(code: int, monkeypatch: pytest.MonkeyPatch) 
         calls.append(1)
         return code
 
-    monkeypatch.setattr(KERNEL, "solve", failing)
+    monkeypatch.setattr(KERNEL, "solve_ctx", failing)
     rng = np.random.default_rng(8)
     R = rng.standard_normal((20, 6))
     K, b = R @ R.T, rng.standard_normal(20)
@@ -566,18 +566,18 @@ def test_torch_cpu_float64_is_read_in_place() -> None:
         bt = torch.tensor(b)
         buf = KERNEL.buffers(T)
         seen: list[tuple[int, int]] = []
-        raw = KERNEL.solve
+        raw = KERNEL.solve_ctx
 
         def spy(*args: Any, buf: Any = buf, seen: list[tuple[int, int]] = seen,
                 raw: Any = raw) -> int:
             seen.append((int(buf.ptrs[0]), int(buf.ptrs[1])))
             return int(raw(*args))
 
-        KERNEL.solve = spy  # type: ignore[assignment]
+        KERNEL.solve_ctx = spy  # type: ignore[assignment]
         try:
             res = solve_simplex_qp(Kt, bt)
         finally:
-            KERNEL.solve = raw
+            KERNEL.solve_ctx = raw
         assert seen == [(Kt.data_ptr(), bt.data_ptr())]
         assert int(buf.ptrs[1]) == buf.baddr
         assert isinstance(res.x, torch.Tensor) and res.x.dtype == torch.float64
@@ -605,3 +605,27 @@ def test_torch_t2_closed_form() -> None:
     np.testing.assert_allclose(r32.x.numpy(), solve_simplex_qp(K).x, atol=1e-6)
     with pytest.raises(ValueError, match="K must be symmetric"):
         solve_simplex_qp(torch.tensor([[1.0, 0.5], [0.0, 1.0]], dtype=torch.float64))
+
+
+@needs_kernel
+def test_kernel_call_rewrites_changed_arguments() -> None:
+    """``QPKernel.call`` (one-argument entry point, arguments kept in the buffers) returns what
+    the seven-argument entry point returns, also when the arguments change between calls."""
+    assert KERNEL is not None
+    rng = np.random.default_rng(8)
+    K, b = _instance(rng, 9, "biased")
+    bad = K.copy()
+    bad[0, 1] += 1e-3 * float(np.abs(K).max())
+    for Kc, flags, tol, max_iter in ((K, 5, 1e-12, 1450), (bad, 5, 1e-12, 1450),
+                                     (bad, 1, 1e-12, 1450), (K, 5, 1e-9, 1), (K, 5, 1e-12, 1450)):
+        buf = KERNEL.buffers(9)
+        buf.K[...] = Kc
+        buf.ptrs[0] = buf.kaddr
+        buf.b[...] = b
+        one = KERNEL.call(buf, tol, max_iter, flags, 1e-10, 1e-8)
+        x1 = buf.x.copy()
+        seven = int(KERNEL.solve(buf.ctx, 9, tol, max_iter, flags, 1e-10, 1e-8))
+        assert one == seven
+        if one == 0:
+            np.testing.assert_array_equal(buf.x, x1)
+    assert _raw(bad, b) == -3
