@@ -110,10 +110,10 @@ def frank_wolfe_qp(
         gap = xg - float(g[s])
         if history is not None:
             history.append(gap)
+        if not np.isfinite(gap):  # before the test against tol, which may be inf itself
+            return x, gap, nit, 3, "the Frank-Wolfe gap is not finite (numerical)"
         if gap <= tol:
             return x, gap, nit, 0, "converged: Frank-Wolfe gap <= tol"
-        if not np.isfinite(gap):
-            return x, gap, nit, 3, "the Frank-Wolfe gap is not finite (numerical)"
         if nit >= max_iter:
             return x, gap, nit, 1, "iteration limit reached"
         nit += 1

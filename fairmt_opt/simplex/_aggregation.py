@@ -228,7 +228,7 @@ def _frank_wolfe(
     :func:`fairmt_opt.qp._frank_wolfe.frank_wolfe_qp` from :math:`c`, on data rescaled by an
     exact power of two when it lies outside :math:`[2^{-960}, 2^{960}]` (the weights are
     invariant, the gaps scale linearly), so that nothing overflows and round-off stays
-    relative. Returns ``(w, gap, nit, success, message, history, nu)``."""
+    relative. Returns ``(w, gap, nit, success, message, history, nu, value)``."""
     T = p.shape[0]
     big = float(np.max(np.abs(p)))
     k = -math.frexp(big)[1] if big > _FW_LARGE else 0  # huge data: centring would overflow
@@ -256,6 +256,9 @@ def _frank_wolfe(
             variant=method, tol=tol_k, max_iter=max_iter, history=hist)
         supp = w > 0
         nu = float(np.mean(pc[supp] / mu_k - w[supp])) + nu_max
+        # f(w) on the centred, rescaled data (a small weight on psi_t far below the maximum
+        # would overflow psi_t - max psi unscaled), plus the maximum, in the caller's units
+        value = float(p.max()) + math.ldexp(float(_value(np, pc, w, mu_k, None)), -k)
     gap = math.ldexp(gap_k, -k)
     history = None if hist is None else np.ldexp(np.asarray(hist, dtype=np.float64), -k)
     if status == 0:
@@ -265,7 +268,7 @@ def _frank_wolfe(
                    f"{tol:.3g}")
     else:
         message = f"stopped at a non-finite gap ({gap}): numerical failure"
-    return w, gap, nit, status == 0, message, history, nu
+    return w, gap, nit, status == 0, message, history, nu, value
 
 
 def aggregate_violations(
@@ -421,9 +424,9 @@ def aggregate_violations(
         w, gap, nit, ok, message, history = np.zeros(T), 0.0, 0, True, "no task present", None
         if keep_history:
             history = np.zeros(1)
-        nu = math.inf
+        nu, phi = math.inf, 0.0
     else:
-        w, gap, nit, ok, message, history, nu = _frank_wolfe(
+        w, gap, nit, ok, message, history, nu, phi = _frank_wolfe(
             p if idx is None else p[idx], mu_f, method, tol, max_iter_i, keep_history)
         if idx is not None:
             w_sub, w = w, np.zeros(T)
@@ -432,6 +435,6 @@ def aggregate_violations(
         arr.dtype, copy=False)
     value = None  # other arrays (tensors: differentiable) get the value on first access
     if isinstance(arr, np.ndarray):
-        value = arr.dtype.type(_value(np, p, w, mu_f, None if idx is None else pr))
+        value = arr.dtype.type(phi)
     return AggregationResult(weights, value, nu, None, np.float64(gap), nit, ok, message,
                              method, history, lazy=_LazyData(o, arr, mu_f, present))
