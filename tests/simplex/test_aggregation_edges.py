@@ -128,7 +128,7 @@ def test_non_finite_psi_is_never_success(method: str, bad: float) -> None:
     psi = np.array([bad, 0.0, 1.0])
     res = aggregate_violations(psi, 1.0, method=method, check_finite=False)
     assert not res.success and "non-finite" in res.message
-    with pytest.raises(ValueError, match="psi contains (NaN|inf)"):
+    with pytest.raises(ValueError, match=r"psi contains (NaN|inf)"):
         aggregate_violations(psi, 1.0, method=method)
     # an absent task is never read, even NaN
     ok = aggregate_violations(psi, 1.0, method=method, present=np.array([False, True, True]))
