@@ -222,7 +222,7 @@ def _exact(o: Ops, psi: Array, mu: float, present: Array | None) -> AggregationR
 
 def _frank_wolfe(
     p: np.ndarray, mu: float, method: str, tol: float | None, max_iter: int, keep_history: bool
-) -> tuple[np.ndarray, float, int, bool, str, np.ndarray | None, float]:
+) -> tuple[np.ndarray, float, int, bool, str, np.ndarray | None, float, float]:
     """One Frank–Wolfe variant on the float64 vector ``p``: the QP
     :math:`\\min_w \\tfrac12 w^\\top(\\mu I)w - (\\psi + \\mu c)^\\top w` solved by
     :func:`fairmt_opt.qp._frank_wolfe.frank_wolfe_qp` from :math:`c`, on data rescaled by an
