@@ -266,12 +266,11 @@ def _solve_kernel(
         else:
             return None
         flags |= 2
-    buf = kern.buffers(T)
+    buf = kern.buffers(T)  # between calls ptrs[0], ptrs[1] point to buf.K, buf.b, ptrs[9] is 0
     if kaddr:
         buf.ptrs[0] = kaddr
     else:  # small or non-contiguous: a copy into the buffer (cheaper than an address lookup)
         buf.K[...] = Kn
-        buf.ptrs[0] = buf.kaddr
     if bh is not None:
         buf.ptrs[1] = bh.data_ptr()
         flags |= 1
@@ -288,9 +287,12 @@ def _solve_kernel(
     try:
         code = kern.call(buf, tol, max_iter, flags, roundoff, rtol)
     finally:
-        buf.ptrs[9] = 0
+        if kaddr:
+            buf.ptrs[0] = buf.kaddr
         if bh is not None:
             buf.ptrs[1] = buf.baddr
+        if trace is not None:
+            buf.ptrs[9] = 0
     if trace is not None:
         assert _TRACE is not None
         n = int(buf.iinfo[3])

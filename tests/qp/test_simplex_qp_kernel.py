@@ -579,7 +579,7 @@ def test_torch_cpu_float64_is_read_in_place() -> None:
         finally:
             KERNEL.solve_ctx = raw
         assert seen == [(Kt.data_ptr(), bt.data_ptr())]
-        assert int(buf.ptrs[1]) == buf.baddr
+        assert (int(buf.ptrs[0]), int(buf.ptrs[1])) == (buf.kaddr, buf.baddr)
         assert isinstance(res.x, torch.Tensor) and res.x.dtype == torch.float64
         np.testing.assert_allclose(res.x.numpy(), solve_simplex_qp(K, b).x, rtol=0, atol=1e-12)
         assert res.fun == pytest.approx(solve_simplex_qp(K, b).fun, rel=1e-12, abs=1e-300)
