@@ -15,6 +15,11 @@ the projection lose every digit); the scaled data have entries at most 1 in modu
 symmetrisation is :math:`K/2 + K^\top/2`, so no intermediate overflows for finite data of any
 dtype (float32 :math:`K` near 1e38 included), and the result is cast back to the caller's
 dtype.
+
+Non-finite results: a NaN or infinite iterate or gap is status 3 (never ``success``)
+whenever it is read on the host: always for NumPy data, and for tensors when
+``check_input=True``. With ``check_input=False`` a tensor result is not read (no host
+synchronisation), so its status stays 2: test ``gap`` on the device.
 """
 
 from __future__ import annotations
