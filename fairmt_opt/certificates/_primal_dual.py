@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from .._utils.array import Array, to_numpy
-from .._utils.validation import check_array, check_same_device, check_tol
+from .._utils.validation import check_array, check_same_device, check_tol, to_float
 
 __all__ = ["PrimalDualCertificate", "certify_primal_dual"]
 
@@ -26,10 +26,12 @@ __all__ = ["PrimalDualCertificate", "certify_primal_dual"]
 def _scalar(x: Any, name: str) -> float:
     if hasattr(x, "shape") and tuple(x.shape) != ():
         raise ValueError(f"{name} must be a scalar, got shape {tuple(x.shape)}")
-    try:
-        v = float(x.detach().cpu()) if hasattr(x, "detach") else float(x)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be a real number, got {x!r}") from exc
+    if hasattr(x, "detach"):  # a 0-d tensor: a real dtype (not bool, not complex)
+        if str(x.dtype) == "torch.bool" or x.is_complex():
+            raise ValueError(f"{name} must be a real number, got a tensor of dtype {x.dtype}")
+        v = float(x.detach().cpu())
+    else:  # a Python or NumPy real number or 0-d array; booleans and strings refused
+        v = to_float(x, name)
     if math.isnan(v):
         raise ValueError(f"{name} contains NaN")
     if math.isinf(v):

@@ -9,12 +9,14 @@ import math
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from fairmt_opt import (
     aggregate_violations,
     certify_aggregation,
+    certify_primal_dual,
     certify_simplex_qp,
     reference,
     solve_simplex_qp,
@@ -271,3 +273,27 @@ def test_aggregation_infinite_spread_never_certifies_uniform() -> None:
     psi = np.array([1e308, -1e308, 0.0, 0.0])
     assert not certify_aggregation(psi, 1.0, np.full(4, 0.25)).ok
     assert certify_aggregation(psi, 1.0, np.array([1.0, 0.0, 0.0, 0.0])).ok
+
+
+# --------------------------------------------------------------------- argument types
+def test_numpy_scalars_wherever_a_number_is_and_booleans_refused() -> None:
+    K, x = np.diag([2.0, 1.0]), np.array([1 / 3, 2 / 3])
+    psi, w = np.array([0.5, 0.2, 0.0]), np.array([0.6, 0.3, 0.1])
+    G, gphi, alpha = np.eye(2), np.array([-1.0, -1.0]), np.array([0.5, 0.5])
+    for r in (np.float16(1e-3), np.float32(1e-6), np.float64(1e-6), np.array(1e-6)):
+        assert certify_simplex_qp(K, x, rtol=r).ok
+        assert certify_aggregation(psi, np.float32(1.0), w, rtol=r).ok
+        assert certify_primal_dual(G, gphi, alpha, np.float32(0.5), np.float16(0.25),
+                                   np.array(0.25), rtol=r).ok
+    assert certify_aggregation(psi, np.int64(1), w).ok
+    for bad in (True, np.bool_(True), "1e-6"):
+        with pytest.raises(ValueError, match="rtol must be a real number"):
+            certify_simplex_qp(K, x, rtol=bad)
+        with pytest.raises(ValueError, match="mu must be a real number"):
+            certify_aggregation(psi, bad, w)
+        with pytest.raises(ValueError, match="eta must be a real number"):
+            certify_primal_dual(G, gphi, alpha, bad, 0.25, 0.25)
+    with pytest.raises(ValueError, match="phi must be a real number"):
+        certify_primal_dual(G, gphi, alpha, 0.5, torch.tensor(True), 0.25)
+    cert = certify_primal_dual(G, gphi, alpha, torch.tensor(0.5), torch.tensor(0.25), 0.25)
+    assert cert.ok
