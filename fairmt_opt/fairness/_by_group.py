@@ -34,6 +34,7 @@ __all__ = ["ControlledReport", "GroupReport", "by_group", "by_group_all", "by_gr
            "evaluate_all"]
 
 _METHODS = ("between_groups", "to_overall")
+_COUNTS = ("tp", "fp", "tn", "fn")  # (weighted) confusion counts: exact 0 in an empty group
 
 
 class GroupReport:
@@ -89,7 +90,7 @@ class GroupReport:
         each label to a dict of its values (NaN exactly in :attr:`undefined_cells`)."""
         try:
             import pandas as pd
-        except ImportError:  # pragma: no cover - pandas is optional
+        except ImportError:  # pandas is optional (tested with pandas made absent)
             return {lab: dict(zip(self.columns, map(float, row), strict=True))
                     for lab, row in zip(self.group_labels, self.values, strict=True)}
         if self.group_labels and isinstance(self.group_labels[0], tuple):
@@ -249,7 +250,7 @@ class ControlledReport:
         out = {lev: fn(self.reports[lev]) for lev in self.levels}
         try:
             import pandas as pd
-        except ImportError:  # pragma: no cover - pandas is optional
+        except ImportError:  # pandas is optional (tested with pandas made absent)
             return out
         first = next(iter(out.values()), None)
         if isinstance(first, MetricReport):
@@ -268,7 +269,7 @@ class ControlledReport:
         ``{level: GroupReport.by_group}``."""
         try:
             import pandas as pd
-        except ImportError:  # pragma: no cover - pandas is optional
+        except ImportError:  # pandas is optional (tested with pandas made absent)
             return {lev: self.reports[lev].by_group for lev in self.levels}
         frames = [self.reports[lev].by_group for lev in self.levels]
         return pd.concat(frames, keys=self._index())
@@ -378,7 +379,8 @@ def by_group(
     r"""A report by group of one task, in the spirit of fairlearn's ``MetricFrame``.
 
     Columns — detection: ``tpr``, ``fpr``, ``tnr``, ``fnr``, ``selection_rate``,
-    ``precision``, ``accuracy``, ``balanced_accuracy``, ``count``; classification: per class
+    ``precision``, ``accuracy``, ``balanced_accuracy``, the confusion counts ``tp``, ``fp``,
+    ``tn``, ``fn`` (weighted; 0 in an empty group), ``count``; classification: per class
     ``c`` the one-vs-rest ``tpr[c]``, ``fpr[c]``, ``selection_rate[c]``, ``accuracy[c]`` and
     ``support[c]`` (labelled weight of class ``c``), then ``accuracy`` and ``count``;
     regression: ``mae``, ``mse``, ``mean_prediction``, ``mean_target``, ``count`` and
@@ -464,6 +466,13 @@ def by_group(
         if task.kind == "detection":
             add(conf, oconf, ("tpr", "fpr", "tnr", "fnr", "selection_rate", "precision",
                               "accuracy", "balanced_accuracy"), 1, False)
+
+            def counts(t: Mapping[str, np.ndarray]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+                c = {"tp": t["tp"], "fp": t["fp"], "tn": t["neg"] - t["fp"],
+                     "fn": t["pos"] - t["tp"]}
+                return {k: (v, np.ones_like(v, dtype=bool)) for k, v in c.items()}
+
+            add(counts(s), counts(tot), _COUNTS, 1, False)
         else:
             add(conf, oconf, ("tpr", "fpr", "selection_rate", "accuracy"), task.out_dim, True)
             sup = {"support": (s["pos"], np.ones_like(s["pos"], dtype=bool))}
@@ -511,7 +520,8 @@ def by_group(
                 ooks.append(oo)
     values = np.stack(vals, axis=1)
     valid = np.stack(oks, axis=1)
-    valid[:, :] &= present[:, None] | (np.array([c in ("count", "weight") for c in cols]))
+    valid[:, :] &= present[:, None] | (np.array([c in ("count", "weight", *_COUNTS)
+                                                 for c in cols]))
     return GroupReport(task, tuple(cols), p.encoding.labels, p.encoding.names, values, valid,
                        present, np.concatenate([np.ravel(x) for x in ovals]),
                        np.concatenate([np.ravel(x) for x in ooks]), fill)

@@ -275,6 +275,10 @@ def prepare_hard(
         raise ValueError("outputs must be an array, got None")
     if num_groups is not None:
         check_int(num_groups, "num_groups", minimum=2)
+    # a single value (a Python or NumPy scalar, a 0-d array) is one sample, as in fairlearn
+    outputs, targets = (np.reshape(x, (1,)) if isinstance(x, bool | int | float | str | np.generic)
+                        or (isinstance(x, np.ndarray) and x.ndim == 0) else x
+                        for x in (outputs, targets))
     ov = as_values(outputs, "outputs")
     N = len(ov) if not hasattr(ov, "shape") else int(ov.shape[0])
     enc = encode_groups(groups, num_groups, intersections=intersections)

@@ -243,7 +243,7 @@ def regression_scores(stats: Any, keys: tuple[str, ...] = ("mae", "mse", "rmse",
 
     .. math::
 
-        \mathrm{CCC} = rac{2 \sigma_{\hat y y}}{\sigma_{\hat y}^2 + \sigma_y^2
+        \mathrm{CCC} = \frac{2 \sigma_{\hat y y}}{\sigma_{\hat y}^2 + \sigma_y^2
                             + (\mu_{\hat y} - \mu_y)^2}
 
     (population moments), all from the centred, scaled moments of

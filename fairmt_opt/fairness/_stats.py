@@ -162,7 +162,25 @@ class SoftStats(_Sums):
               sums=[tp(2, 1), pos(2, 1), fp(2, 1), neg(2, 1)])
     >>> (a + b).map(lambda x: 2 * x)["pos"].ravel()
     array([2., 2.])
+
+    Regression sums are centred at ``shift`` (the mean of the labelled targets unless
+    given): ``a + b`` moves the second shard's sums to the first one's shift exactly.
     """
+
+    shift: float | None = None
+
+    def _combine(self, other: SoftStats) -> SoftStats:
+        if self.kind != "regression" or other.shift == self.shift:
+            return super()._combine(other)
+        d = float(other.shift or 0.0) - float(self.shift or 0.0)
+        o = dict(other.sums)
+        n, p, t = o["n"], o["pred"], o["target"]
+        # x - c_self = (x - c_other) + d, summed and squared exactly
+        moved = dict(o, pred=p + n * d, target=t + n * d,
+                     pred_sq=o["pred_sq"] + 2 * d * p + n * (d * d),
+                     target_sq=o["target_sq"] + 2 * d * t + n * (d * d),
+                     cross=o["cross"] + d * (p + t) + n * (d * d))
+        return super()._combine(dataclasses.replace(other, sums=moved, shift=self.shift))
 
 
 @dataclass(frozen=True, repr=False)
@@ -301,13 +319,41 @@ def confusion_sums(xp: Any, P: Array, Y: Array, M: Array, Gm: Array) -> dict[str
     return {key: S[j, ...] for j, key in enumerate(CONFUSION_KEYS)}
 
 
-def regression_sums(xp: Any, pred: Array, y: Array, M: Array, Gm: Array) -> dict[str, Array]:
-    """The regression sums of the module docstring, shape ``(k, G)``, from predictions and
-    targets ``(N, k)``, masks ``M`` and the group matrix ``Gm``."""
+def regression_shift(xp: Any, y: Array, M: Array, dtype: Any,
+                     reduce: Callable[[Array], Array] | None = None) -> Array:
+    r"""``(k,)`` the mean of the labelled targets of each task column (0 without labels),
+    outside the autograd graph: the common shift :math:`c` about which
+    :func:`regression_sums` takes its first and second moments. ``reduce`` (a sum over
+    ranks) makes it the mean over every shard, so that the shards' sums share it. Cost
+    :math:`O(N k)`."""
+    Mf = xp.astype(M, dtype)
+    t = xp.where(M, xp.astype(y, dtype), xp.zeros_like(Mf))
+    st = xp.stack([xp.sum(t, axis=0), xp.sum(Mf, axis=0)])  # (2, k)
+    if hasattr(st, "detach"):
+        st = st.detach()
+    if reduce is not None:
+        st = reduce(st)
+    return st[0, ...] / xp.where(st[1, ...] > 0, st[1, ...], xp.ones_like(st[1, ...]))
+
+
+def regression_sums(xp: Any, pred: Array, y: Array, M: Array, Gm: Array,
+                    shift: Array | None = None) -> dict[str, Array]:
+    r"""The regression sums of the module docstring, shape ``(k, G)``, from predictions and
+    targets ``(N, k)``, masks ``M`` and the group matrix ``Gm``. With ``shift`` :math:`c`
+    (``(k,)``, see :func:`regression_shift`) ``pred``, ``target``, ``pred_sq``,
+    ``target_sq`` and ``cross`` are the sums of :math:`\hat y - c` and :math:`y - c`
+    (centred sums): the CCC, invariant to a common shift, is then free of the one-pass
+    cancellation at large means (:math:`\sum \hat y^2 \approx N \mu^2` against a
+    variance :math:`10^{24}` times smaller at :math:`\mu = 10^{12}`); ``abs_err`` and
+    ``sq_err`` use :math:`\hat y - y` as it is."""
     zero = xp.zeros_like(pred)
     p = xp.where(M, pred, zero)
     t = xp.where(M, xp.astype(y, pred.dtype), zero)
     e = p - t
+    if shift is not None:
+        c = xp.astype(shift, pred.dtype)
+        p = xp.where(M, pred - c, zero)
+        t = xp.where(M, xp.astype(y, pred.dtype) - c, zero)
     cols = xp.stack(
         [xp.astype(M, pred.dtype), xp.abs(e), e * e, p, t, p * p, t * t, p * t], axis=1
     )  # (N, 8, k)
@@ -354,6 +400,7 @@ def soft_stats(
     temperature: float = 1.0,
     validate: bool = True,
     sample_weight: Array | None = None,
+    shift: float | None = None,
 ) -> SoftStats:
     r"""Soft (differentiable) additive statistics of one task, per group and class.
 
@@ -390,6 +437,13 @@ def soft_stats(
         Finite nonnegative weights :math:`w_i`: every sum above becomes
         :math:`\sum_i w_i m_i [a_i = g] \ldots` (see :func:`check_sample_weight`); ``None``:
         every weight 1, with no extra array operation.
+    shift : float, optional
+        Regression: the common shift :math:`c` of the centred sums (``pred``, ``target``,
+        ``pred_sq``, ``target_sq``, ``cross`` are sums of :math:`\hat y - c`, :math:`y - c`;
+        see :func:`regression_sums`); ``None``: the mean of the labelled targets (one read
+        of the data). ``a + b`` re-centres exactly when two shards' shifts differ; an
+        all-reduce by ``map`` adds the sums as they are, so give every rank the same
+        ``shift`` then (e.g. the mean of the training targets).
 
     Returns
     -------
@@ -419,15 +473,24 @@ def soft_stats(
     Gm = group_matrix(xp, inp.g, inp.num_groups, dtype, sample_weight=w)
     M = xp.reshape(inp.m, (-1, 1))
     y = xp.reshape(inp.y, (-1, 1))
+    c = None
     if task.kind == "regression":
-        sums = regression_sums(xp, inp.z, y, M, Gm)
+        if shift is None:
+            cs = regression_shift(xp, y, M, dtype)
+            c = float(cs[0])
+        else:
+            c = float(shift)
+            if not math.isfinite(c):
+                raise ValueError(f"shift must be a finite number, got {shift!r}")
+        sums = regression_sums(xp, inp.z, y, M, Gm,
+                               shift=xp.asarray([c], dtype=dtype, device=device_of(inp.z)))
     else:
         Z = inp.z if task.kind == "detection" else inp.z[:, None, :]
         P = soft_probabilities(xp, task.kind, Z, tau)
         sums = confusion_sums(xp, P, class_indicator(xp, task.kind, y, task.out_dim, dtype),
                               M, Gm)
     sums = _single(sums)
-    return SoftStats(task.kind, inp.num_groups, task.out_dim, sums)
+    return SoftStats(task.kind, inp.num_groups, task.out_dim, sums, shift=c)
 
 
 # ----------------------------------------------------------------------------- hard

@@ -30,6 +30,7 @@ from ..fairness._stats import (
     class_indicator,
     confusion_sums,
     group_matrix,
+    regression_shift,
     regression_sums,
     soft_probabilities,
 )
@@ -167,7 +168,10 @@ class FairnessConstraint:
             if Gm is None:
                 Gm = gms[bk.Z.dtype] = group_matrix(xp, groups, self.num_groups, bk.Z.dtype)
             if bk.kind == "regression":
-                sums = regression_sums(xp, bk.Z, bk.y, bk.M, Gm)
+                # centred at the labelled targets' mean over all ranks: the CCC free of the
+                # one-pass cancellation at large means (fairness._stats.regression_sums)
+                shift = regression_shift(xp, bk.y, bk.M, bk.Z.dtype, reduce)
+                sums = regression_sums(xp, bk.Z, bk.y, bk.M, Gm, shift=shift)
             else:
                 P = soft_probabilities(xp, bk.kind, bk.Z, self.temperature)  # type: ignore[arg-type]
                 Y = class_indicator(xp, bk.kind, bk.y, bk.C, bk.Z.dtype)  # type: ignore[arg-type]
