@@ -383,7 +383,9 @@ def by_group(
     ``tn``, ``fn`` (weighted; 0 in an empty group), ``count``; classification: per class
     ``c`` the one-vs-rest ``tpr[c]``, ``fpr[c]``, ``selection_rate[c]``, ``accuracy[c]`` and
     ``support[c]`` (labelled weight of class ``c``), then ``accuracy`` and ``count``;
-    regression: ``mae``, ``mse``, ``mean_prediction``, ``mean_target``, ``count`` and
+    regression: ``mae``, ``mse``, ``r2`` (:math:`1 - \mathrm{SSE}/\mathrm{SST}`, from the
+    centred moments; no value when the targets are all equal), ``mean_prediction``,
+    ``mean_target``, ``count`` and
     ``above_median`` (the rate of predictions above ``train_median``, the CSP rate). With
     ``conditioning``, the positive-prediction rate of each stratum ``s`` (the terms of CSP)
     as ``selection_rate@s`` (detection and regression). ``count`` is the number of labelled
@@ -449,10 +451,10 @@ def by_group(
 
     if task.kind == "regression":
         n_w = s["n"]
-        rkeys = ("mae", "mse", "mean_pred", "mean_target")
+        rkeys = ("mae", "mse", "r2", "mean_pred", "mean_target")
         g_sc, g_ok = regression_scores(stats, rkeys)
         o_sc, o_ok = regression_scores(stats, rkeys, overall=True)
-        for k, col in zip(rkeys, ("mae", "mse", "mean_prediction", "mean_target"),
+        for k, col in zip(rkeys, ("mae", "mse", "r2", "mean_prediction", "mean_target"),
                           strict=True):
             cols.append(col)
             vals.append(np.asarray(g_sc[k], dtype=np.float64)[:G])

@@ -194,9 +194,10 @@ def _representable(x: np.ndarray, what: str) -> np.ndarray:
 
 def moment_scores(m: Mapping[str, Any], keys: tuple[str, ...] = ("mae", "mse", "rmse", "ccc")
                   ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """``(scores, valid)`` elementwise over the moments' shape for the ``keys`` asked (of
-    ``mae``, ``mse``, ``rmse``, ``ccc``) and the cells where each is defined: a non-empty cell,
-    for CCC also one where not every prediction and target is the same constant
+    r"""``(scores, valid)`` elementwise over the moments' shape for the ``keys`` asked (of
+    ``mae``, ``mse``, ``rmse``, ``ccc``, ``r2``) and the cells where each is defined: a
+    non-empty cell, for :math:`R^2 = 1 - \mathrm{SSE}/\mathrm{SST}` also targets that are
+    not all equal, for CCC also one where not every prediction and target is the same constant
     (``valid["constant"]`` flags those). An invalid cell holds 0. A defined score beyond
     float64 (an MAE, MSE or RMSE above 1.8e308) raises ``ValueError``; the CCC never
     overflows (the scale cancels)."""
@@ -224,6 +225,11 @@ def moment_scores(m: Mapping[str, Any], keys: tuple[str, ...] = ("mae", "mse", "
             valid[k] = ok
     const = ok & (np.asarray(m["vmin"]) == np.asarray(m["vmax"]))
     valid["constant"] = const
+    if "r2" in keys:  # 1 - SSE / SST, both sums of the same scaled squares
+        sst = np.asarray(m["target_m2"], dtype=np.float64)
+        rok = ok & (sst > 0)
+        scores["r2"] = np.where(rok, 1.0 - m["sq_err_s"] / np.where(rok, sst, 1.0), 0.0)
+        valid["r2"] = rok
     if "ccc" in keys:
         den = m["pred_m2"] + m["target_m2"] + m["err_s"] * m["err_s"] / safe
         cok = ok & ~const & (den > 0)

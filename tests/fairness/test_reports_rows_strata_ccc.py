@@ -291,3 +291,27 @@ def test_soft_ccc_gradients_finite_and_correct_at_large_means(mu):
                                         torch.tensor(g), 2), regression_score="ccc")
     r0["score"].sum().backward()
     torch.testing.assert_close(pt.grad, p0.grad, rtol=0, atol=max(1e-12, 1e-15 * mu))
+
+
+# ------------------------------------------------------------------ R² in regression reports
+
+@pytest.mark.parametrize("mu", [0.0, 1e12])
+def test_r2_column_matches_sklearn_and_is_exact_at_large_means(mu):
+    skm = pytest.importorskip("sklearn.metrics")
+    rng = np.random.default_rng(5)
+    p0 = rng.normal(size=80)
+    t0 = 0.7 * p0 + rng.normal(size=80)
+    g = rng.integers(0, 2, 80)
+    w = rng.integers(1, 4, 80).astype(float)
+    p, t = mu + p0, mu + t0
+    d0, dt = p - mu, t - mu  # exact: the data sklearn sees without the offset
+    r = by_group(REG, p, t, None, g, sample_weight=w)
+    for k in (0, 1):
+        sel = g == k
+        want = skm.r2_score(dt[sel], d0[sel], sample_weight=w[sel])
+        assert r.by_group.loc[k, "r2"] == pytest.approx(want, rel=1e-9, abs=1e-12)
+    assert r.overall["r2"] == pytest.approx(skm.r2_score(dt, d0, sample_weight=w), rel=1e-9)
+    # constant targets: no R² (sklearn's force_finite would give 0 or 1), with its reason
+    c = by_group(REG, [1.0, 2.0, 3.0, 4.0], [5.0, 5.0, 1.0, 2.0], None, ["a", "a", "b", "b"])
+    assert math.isnan(c.by_group.loc["a", "r2"]) and ("a", "r2") in c.undefined_cells
+    assert c.by_group.loc["b", "r2"] == pytest.approx(skm.r2_score([1.0, 2.0], [3.0, 4.0]))
