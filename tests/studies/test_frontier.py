@@ -57,6 +57,12 @@ def test_files_and_columns(runs: tuple[pathlib.Path, pathlib.Path]) -> None:
     report = (a / "report.md").read_text()
     assert "](frontier.png)" in report and "reference" in report
     assert "largest hypervolume" in report
+    # the fairlearn references with the time each fit took
+    refs = report.split("## fairlearn references", 1)[1].split("\n## ", 1)[0]
+    assert "fit time (s)" in refs
+    for line in refs.splitlines():
+        if line.startswith(("| eg_eo", "| eg_dp", "| logreg", "| threshold")):
+            assert float(line.rstrip(" |").rsplit("|", 1)[1]) > 0, line
 
 
 def test_fronts_and_hypervolumes_agree_with_the_points(
@@ -151,7 +157,7 @@ def test_lift_only_verdicts_follow_the_group_rates(
                 r[f"{col}_high"])
         sign = 1 if higher else -1
 
-        def side(col: str) -> int:
+        def side(col: str, r: dict[str, str] = r) -> int:
             lo, hi = float(r[f"{col}_low"]), float(r[f"{col}_high"])
             return 1 if lo > 0 else -1 if hi < 0 else 0
 
