@@ -2,8 +2,10 @@ r"""Accelerated projected gradient (FISTA with adaptive restart) for batched sim
 
 Written against the Python array API: it runs wherever ``K`` lives (NumPy, torch CPU or CUDA)
 and performs exactly ``n_iter`` iterations with no data-dependent control flow, so nothing in it
-synchronises a GPU with its host. Per instance, ``K`` and ``b`` are divided by
-:math:`\max(\|K\|_{\max}, \|b\|_{\max})` (the minimiser is unchanged), and the step is
+synchronises a GPU with its host. Per instance, ``K`` and :math:`b - \min_t b_t` are divided
+by :math:`\max(\|K\|_{\max}, \max_t b_t - \min_t b_t)` (the minimiser is unchanged; a
+large common offset of ``b`` no longer swamps :math:`Kx` in low precision; both are halved
+first where the range of ``b`` overflows), and the step is
 :math:`1/L` with :math:`L = \max(\min(\operatorname{tr} K, \|K\|_F), 10^{-6})`, an upper bound
 on :math:`\lambda_{\max}(K)` for positive semidefinite :math:`K` computed with array operations
 only. Restart (O'Donoghue–Candès, gradient scheme): the momentum is reset where
@@ -44,10 +46,18 @@ def apg_qp(K: Any, b: Any, *, n_iter: int, x0: Any = None) -> Any:
     T = K.shape[-1]
     dtype = K.dtype
     dev = getattr(K, "device", None)
-    absmax = xp.maximum(xp.max(xp.abs(K), axis=(-2, -1)), xp.max(xp.abs(b), axis=-1))
+    # b - min b has the minimisers of b on the simplex and no common offset (which, at the
+    # data's precision, would swamp K x); where its range overflows, K and b are halved first
+    bmin = xp.min(b, axis=-1, keepdims=True)
+    bs = b - bmin
+    over = ~xp.isfinite(xp.max(bs, axis=-1))
+    if bool(xp.any(over)) if not is_torch(K) else True:  # tensors: no host read, always
+        K = xp.where(over[..., None, None], 0.5 * K, K)
+        bs = xp.where(over[..., None], 0.5 * b - 0.5 * bmin, bs)
+    absmax = xp.maximum(xp.max(xp.abs(K), axis=(-2, -1)), xp.max(bs, axis=-1))
     s = xp.where(absmax > 0, absmax, xp.ones_like(absmax))
     Kn = K / s[..., None, None]
-    bn = b / s[..., None]
+    bn = bs / s[..., None]
     eye = xp.eye(T, dtype=dtype, device=dev)
     trace = xp.sum(Kn * eye, axis=(-2, -1))
     fro = xp.sqrt(xp.sum(Kn * Kn, axis=(-2, -1)))

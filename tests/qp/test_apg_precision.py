@@ -180,3 +180,29 @@ def test_numpy_scalar_options() -> None:
     np.testing.assert_allclose(res.x, X3, atol=1e-10)
     with pytest.raises(ValueError, match="max_iter must be >= 0"):
         solve_simplex_qp(K3, method="apg", max_iter=-1)
+
+
+@pytest.mark.parametrize("offset", [1e5, -1e5, 0.0])
+@pytest.mark.parametrize("dtype", [np.float32, torch.float32])
+def test_common_offset_of_b_does_not_swamp_k_in_float32(offset: float, dtype: Any) -> None:
+    """b - min b is iterated on: with b = b0 + 1e5 in float32, K x was lost in the round-off
+    of the offset (dual residual 1e-3 after 3000 iterations)."""
+    rng = np.random.default_rng(11)
+    R = rng.uniform(-1.0, 1.0, (4, 5))
+    K, b = R @ R.T * 1e-6, (rng.uniform(-1.0, 1.0, 4) + offset) * 1e-6
+    if isinstance(dtype, torch.dtype):
+        Kd, bd = torch.tensor(K, dtype=dtype), torch.tensor(b, dtype=dtype)
+    else:
+        Kd, bd = K.astype(dtype), b.astype(dtype)
+    res = solve_simplex_qp(Kd, bd, method="apg", max_iter=3000)
+    x = _np(res.x)
+    Kr, br = _np(Kd), _np(bd)  # the data as rounded to float32
+    assert certify_simplex_qp(Kr, br, x / x.sum(), rtol=1e-4).ok
+    np.testing.assert_allclose(x, solve_simplex_qp(Kr, br).x, atol=1e-4)
+
+
+def test_range_of_b_beyond_the_dtype_is_halved_not_overflowed() -> None:
+    b = np.array([3e38, -3e38, 0.0], dtype=np.float32)
+    res = solve_simplex_qp(np.eye(3, dtype=np.float32), b, method="apg", max_iter=500)
+    assert res.success
+    np.testing.assert_allclose(res.x, [0.0, 1.0, 0.0], atol=1e-6)
