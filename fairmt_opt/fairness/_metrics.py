@@ -443,6 +443,11 @@ def evaluate_task(
     * a CSP stratum with fewer than two groups: left out (``0.0``: gap 0, counted);
     * F1 without positive labels and positive predictions: undefined (``0.0``: 0.0).
 
+    Outputs must be finite on every row, labelled or not (the rule of the torch batch
+    check, :mod:`fairmt_opt.fairness._finite`): a NaN or an infinity raises ``ValueError``
+    naming the task and the first bad row. Targets need only be finite where labelled. A
+    single value (a scalar) is one sample.
+
     Examples
     --------
     >>> from fairmt_opt.fairness import Task, evaluate_task
