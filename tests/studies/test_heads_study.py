@@ -151,8 +151,8 @@ def test_files_and_columns(runs: tuple[pathlib.Path, pathlib.Path]) -> None:
     assert vcols == VERDICT_COLUMNS
     assert {r["b"] for r in verdicts} == {"rep", "full", "none"}
     assert {r["metric"] for r in verdicts} == {"utility", "fairness", "steps_to_feasibility"}
-    for r in verdicts:  # one seed: nothing is resolved by the seeds' interval
-        assert ("one seed" in r["verdict"]) or r["verdict"].startswith("never"), r
+    for r in verdicts:  # one seed: the seed noise is not measured, nothing is resolved
+        assert r["verdict"].startswith(("not resolved (one seed", "never feasible")), r
     _, timings = read(a / "timings.csv")
     assert {r["metric"] for r in timings} == {"time_per_step_s"}
     assert all(float(r["value"]) > 0 for r in timings)
