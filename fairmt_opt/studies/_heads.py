@@ -37,9 +37,10 @@ For every (setting, factor, proxy, seed) the study records
 
 * **steps to feasibility**: the first evaluated step at which :math:`\Phi` on the whole
   training split is :math:`\le \varepsilon` (evaluated at step 0 and every ``eval_every``
-  steps; the model starts infeasible, :math:`\Phi \approx 0.2` at initialisation in the full
-  run; NaN, written ``nan``, when no evaluation is feasible within the training budget), and
-  :math:`\Phi` on the training split at the end;
+  steps, every 7 in the full run; the unchanged model starts infeasible, :math:`\Phi` from
+  0.055 to 0.21 at initialisation over the 3 seeds of the full run; NaN, written ``nan``,
+  when no evaluation is feasible within the training budget), and :math:`\Phi` on the
+  training split at the end;
 * on the test split, per task, the utility (accuracy, or CCC for regression), the fairness
   metric (EO, or KS for regression) and the soft violation :math:`\psi_t`, and :math:`\Phi`;
 * the mean :math:`\alpha_t` over the logged training steps and the final :math:`\eta`;
@@ -55,9 +56,15 @@ over the test samples (:class:`~fairmt_opt.studies._evidence.MetricSamples`), st
 feasibility use the t-interval over seeds; a difference whose interval contains 0 (or that
 rests on one seed, for the steps) is reported as *not resolved*.
 
-Run time on 2 CPU cores (measured): ``--quick`` (two settings, 7 runs of 42 steps per seed)
-about 15 s with 2 seeds; the full study (10 distinct settings, 4 proxies, 3 seeds, 280
-steps each) about 5 minutes.
+The runs whose factor leaves the model unchanged (``weight_norm`` 1, ``logit_gain`` 1,
+``saturation`` 0) are one configuration: it is trained once and its rows appear under each of
+these settings.
+
+Run time (measured on a 2-core machine shared with other jobs): ``--quick`` (1500 samples,
+three (setting, factor) points, 28 steps per run, 50 bootstrap resamples) took 29 s of CPU
+time with 3 seeds (73 s wall-clock under the shared load); the full study (3000 samples, 10
+distinct points, 4 proxies, 3 seeds, 140 steps per run, 200 resamples) took 5 min of CPU time
+(16 min wall-clock under a load of about 10 on the 2 cores).
 """
 
 from __future__ import annotations
@@ -405,7 +412,7 @@ def _figures(w: StudyWriter, rows: list[dict[str, Any]], grid: dict[str, tuple[f
               ("mean", "utility", "mean utility over tasks (test)"),
               (target.name, UTILITY_METRIC[target.kind],
                f"{target.name} {UTILITY_METRIC[target.kind]} (test)")]
-    fig, axes = new_figure(len(panels), len(grid), width=3.3, height=2.6)
+    fig, axes = new_figure(len(panels), len(grid), width=2.6, height=2.0)
     for j, (setting, factors) in enumerate(grid.items()):
         xs = list(factors)
         for i, (task, metric, title) in enumerate(panels):
@@ -420,8 +427,9 @@ def _figures(w: StudyWriter, rows: list[dict[str, Any]], grid: dict[str, tuple[f
                 ax.axhline(eps, color="k", ls="--", lw=0.8)
             if setting in ("weight_norm", "logit_gain"):
                 ax.set_xscale("log")
-            ax.set_xlabel(f"{setting} factor")
-            ax.set_title(title, fontsize=8)
+            ax.set_xlabel(f"{setting} factor", fontsize=7)
+            ax.set_title(title, fontsize=7)
+            ax.tick_params(labelsize=6)
     axes[0, 0].legend(fontsize=6)
     w.figure(fig, "heads.png", "Steps to feasibility (mean over the seeds that became "
              "feasible), test Φ, mean utility and the changed task's utility against the "
@@ -493,6 +501,13 @@ def _report(w: StudyWriter, rows: list[dict[str, Any]], verdicts: list[dict[str,
                     hurts.append(what)
                 else:
                     none_.append(what)
+        per_task = [v for v in verdicts if v["setting"] == setting
+                    and v["task"] not in ("mean", "all")]
+        tally = {(m, d): sum(v["metric"] == m and v["verdict"] == d for v in per_task)
+                 for m, d in (("utility", "higher"), ("utility", "lower"),
+                              ("fairness", "fairer"), ("fairness", "less fair"))}
+        n_util = sum(v["metric"] == "utility" for v in per_task)
+        n_fair = sum(v["metric"] == "fairness" for v in per_task)
         lines.append(
             f"**{setting}**: head resolvably better on {len(helps)}, worse on {len(hurts)}, "
             f"no difference resolved on {len(none_)} of {len(helps) + len(hurts) + len(none_)}"
@@ -501,7 +516,12 @@ def _report(w: StudyWriter, rows: list[dict[str, Any]], verdicts: list[dict[str,
             + (f"; better: {', '.join(helps)}" if helps else "")
             + (f"; worse: {', '.join(hurts)}" if hurts else "")
             + (f"; seeds that never reached Φ ≤ ε differ ({'; '.join(counts)})"
-               if counts else ""))
+               if counts else "")
+            + f"; per task (each task against each proxy at each factor), head's utility "
+            f"resolvably higher on {tally[('utility', 'higher')]} and lower on "
+            f"{tally[('utility', 'lower')]} of {n_util}, fairer on "
+            f"{tally[('fairness', 'fairer')]} and less fair on "
+            f"{tally[('fairness', 'less fair')]} of {n_fair} (`heads_verdicts.csv`)")
     target = ds.tasks[TARGET_TASK].name
     alpha_lines = []
     for setting in ("weight_norm", "logit_gain", "saturation"):
