@@ -190,6 +190,12 @@ def _columns(groups: Any, name: str) -> tuple[list[Any], tuple[Any, ...] | None]
         return [groups], None
     if isinstance(groups, dict):
         return list(groups.values()), tuple(groups)
+    if isinstance(groups, list | tuple) and groups and any(is_pandas(c) for c in groups):
+        # np.asarray would read the Series as rows (samples), not as features
+        raise ValueError(
+            f"{name} is a list of pandas objects: pass several sensitive features as a "
+            "DataFrame or a dict of columns (a list of lists is read as rows, one per sample)"
+        )
     arr = np.asarray(groups)
     if arr.ndim == 2:  # a list of rows, one column per sensitive feature
         if arr.shape[1] == 1:

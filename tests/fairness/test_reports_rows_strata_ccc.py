@@ -315,3 +315,17 @@ def test_r2_column_matches_sklearn_and_is_exact_at_large_means(mu):
     c = by_group(REG, [1.0, 2.0, 3.0, 4.0], [5.0, 5.0, 1.0, 2.0], None, ["a", "a", "b", "b"])
     assert math.isnan(c.by_group.loc["a", "r2"]) and ("a", "r2") in c.undefined_cells
     assert c.by_group.loc["b", "r2"] == pytest.approx(skm.r2_score([1.0, 2.0], [3.0, 4.0]))
+
+
+def test_a_list_of_series_is_refused_not_read_as_rows():
+    pd = pytest.importorskip("pandas")
+    feats = [pd.Series(["a", "b", "a"], name="A"), pd.Series([1, 1, 2], name="B")]
+    with pytest.raises(ValueError, match="list of pandas objects: pass several sensitive "
+                                         "features as a DataFrame or a dict"):
+        encode_groups(feats)
+    with pytest.raises(ValueError, match="list of pandas objects"):
+        by_group(DET, [1, 0, 1], [1, 0, 0], None, feats, output="labels")
+    # the same features as a dict or a DataFrame are intersections
+    e = encode_groups({"A": feats[0], "B": feats[1]})
+    assert e.labels == (("a", 1), ("a", 2), ("b", 1)) and e.names == ("A", "B")
+    assert encode_groups(pd.concat(feats, axis=1)).labels == e.labels
