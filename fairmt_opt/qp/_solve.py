@@ -157,17 +157,21 @@ def _torch_host(t: Any) -> Any:
     return t.contiguous()
 
 
-_TORCH_F64: Any = None
+_TORCH: Any = None
+
+
+def _torch() -> Any:
+    """The torch module (imported on first use only)."""
+    global _TORCH
+    if _TORCH is None:
+        import torch
+
+        _TORCH = torch
+    return _TORCH
 
 
 def _torch_f64() -> Any:
-    """``torch.float64`` (torch imported on first use only)."""
-    global _TORCH_F64
-    if _TORCH_F64 is None:
-        import torch
-
-        _TORCH_F64 = torch.float64
-    return _TORCH_F64
+    return _torch().float64
 
 
 def _like(x: np.ndarray, K: Any) -> Any:
@@ -177,9 +181,7 @@ def _like(x: np.ndarray, K: Any) -> Any:
     if type(K) is np.ndarray:
         return x if K.dtype == _F64 else from_numpy(x, K)
     if K.is_cpu and K.dtype is _torch_f64():
-        import torch
-
-        return torch.from_numpy(x)
+        return _torch().from_numpy(x)
     return from_numpy(x, K)
 
 
@@ -497,27 +499,28 @@ def solve_simplex_qp(
     ...
     ValueError: K must be symmetric (max |K - K^T| = 9.54e-07, more than 1e-08 of max |K| = 2)
     """
-    if (method == "active_set" and type(K) is np.ndarray and K.dtype == _F64
-            and K.shape in _SMALL_SHAPES and tol is None and max_iter is None
-            and warm_start is None and type(check_input) is bool
-            and (b is None or (type(b) is np.ndarray and b.dtype == _F64
-                               and b.shape == K.shape[:1]))):
-        res = small_result(K, b, None, check_input)  # T = 1, 2: closed form, Python floats
-        if res is not None:
-            return res
-    elif (method == "active_set" and type(K) is not np.ndarray and is_torch(K) and K.ndim == 2
-          and tuple(K.shape) in _SMALL_SHAPES and tol is None and max_iter is None
-          and warm_start is None and type(check_input) is bool):
-        res = _small_torch(K, b, check_input)
-        if res is not None:
-            return res
-    kern = _qp_kernel.KERNEL
-    if kern is not None and method == "active_set" and (
-            (type(K) is np.ndarray and K.ndim == 2 and K.dtype.kind == "f")
-            or (is_torch(K) and K.ndim == 2)):
-        res = _solve_kernel(kern, K, b, tol, max_iter, warm_start, check_input)
-        if res is not None:
-            return res
+    if method == "active_set":  # the fast paths; anything they do not take goes on below
+        plain = tol is None and max_iter is None and warm_start is None
+        if type(K) is np.ndarray:
+            if (K.dtype == _F64 and K.shape in _SMALL_SHAPES and plain
+                    and type(check_input) is bool
+                    and (b is None or (type(b) is np.ndarray and b.dtype == _F64
+                                       and b.shape == K.shape[:1]))):
+                res = small_result(K, b, None, check_input)  # T = 1, 2: closed form
+                if res is not None:
+                    return res
+            fast = K.ndim == 2 and K.dtype.kind == "f"
+        else:
+            fast = is_torch(K) and K.ndim == 2
+            if fast and K.shape in _SMALL_SHAPES and plain and type(check_input) is bool:
+                res = _small_torch(K, b, check_input)
+                if res is not None:
+                    return res
+        kern = _qp_kernel.KERNEL
+        if fast and kern is not None:
+            res = _solve_kernel(kern, K, b, tol, max_iter, warm_start, check_input)
+            if res is not None:
+                return res
     method = _check_method(method)
     if not isinstance(check_input, bool):
         raise ValueError(f"check_input must be a bool, got {check_input!r}")
