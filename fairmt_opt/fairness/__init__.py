@@ -33,7 +33,8 @@ Layers of the package:
 * reports by group in the spirit of fairlearn's ``MetricFrame``: :func:`by_group`,
   :func:`by_group_all` (:class:`GroupReport`: ``overall``, ``by_group``, ``group_min``,
   ``group_max``, ``difference``, ``ratio``, ``equalized_odds``), and within the levels of
-  control features :func:`by_group_controlled` (:class:`ControlledReport`).
+  control features :func:`by_group_controlled` (:class:`ControlledReport`); metric
+  functions of one's own with their per-sample parameters :func:`by_group_metrics`.
 
 Partial labels: unlabelled samples never count. A cell with an empty denominator (no
 labelled positive of a group, a task without labels in the batch, a single group present) is
@@ -53,6 +54,7 @@ from ._by_group import (
     by_group_controlled,
     evaluate_all,
 )
+from ._custom import by_group_metrics
 from ._groups import GroupEncoding, encode_groups
 from ._losses import MaskedLoss, RegressionLoss, masked_loss
 from ._metrics import MetricReport, evaluate_task, ks_statistic, metrics_from_stats
@@ -86,6 +88,7 @@ __all__ = [
     "by_group",
     "by_group_all",
     "by_group_controlled",
+    "by_group_metrics",
     "encode_groups",
     "evaluate_all",
     "evaluate_task",

@@ -42,7 +42,8 @@ class GroupReport:
 
     Attributes
     ----------
-    task : Task
+    task : Task or None
+        ``None`` for a report of user metric functions (:func:`by_group_metrics`).
     columns : tuple of str
     group_labels : tuple
         The label of each row (tuples for intersectional groups).
@@ -54,7 +55,7 @@ class GroupReport:
         Every column over all labelled samples.
     """
 
-    def __init__(self, task: Task, columns: tuple[str, ...], labels: tuple[Any, ...],
+    def __init__(self, task: Task | None, columns: tuple[str, ...], labels: tuple[Any, ...],
                  names: tuple[Any, ...] | None, values: np.ndarray, valid: np.ndarray,
                  present: np.ndarray, overall: np.ndarray, overall_valid: np.ndarray,
                  fill: float | None) -> None:
@@ -79,8 +80,14 @@ class GroupReport:
             ov, undefined={c: "0/0 (empty denominator)" for c, v in ov.items()
                            if math.isnan(v)})
 
+    def _what(self) -> str:
+        if self.task is None:
+            return "the report is of user metrics (by_group_metrics)"
+        return f"task {self.task.name!r} is {self.task.kind}"
+
     def __repr__(self) -> str:
-        return (f"GroupReport(task={self.task.name!r}, groups={len(self.group_labels)}, "
+        name = None if self.task is None else self.task.name
+        return (f"GroupReport(task={name!r}, groups={len(self.group_labels)}, "
                 f"columns={list(self.columns)})")
 
     @property
@@ -170,6 +177,66 @@ class GroupReport:
 
         return self._reduce(to_overall, 1, "no group has a value")
 
+    def confusion_matrix(self, normalize: str | None = None, *, overall: bool = False
+                         ) -> np.ndarray:
+        r"""The confusion matrix of each group of a detection report, in scikit-learn's
+        layout ``[[tn, fp], [fn, tp]]`` (rows: true label 0, 1; columns: predicted 0, 1),
+        from the (weighted) counts ``tn``, ``fp``, ``fn``, ``tp`` of the report.
+
+        ``normalize`` as in scikit-learn's ``confusion_matrix``: ``None`` the counts,
+        ``"true"`` each row divided by its sum (the cells are TNR, FPR / FNR, TPR),
+        ``"pred"`` each column divided by its sum, ``"all"`` every cell divided by the
+        group's total:
+
+        .. math::
+
+            C^{\mathrm{true}}_{ij} = rac{C_{ij}}{\sum_k C_{ik}},\quad
+            C^{\mathrm{pred}}_{ij} = rac{C_{ij}}{\sum_k C_{kj}},\quad
+            C^{\mathrm{all}}_{ij} = rac{C_{ij}}{\sum_{kl} C_{kl}}
+
+        A 0/0 cell (a row or column without samples) follows the report's
+        ``zero_division``: NaN under ``"empty"``, the fill value under a number
+        (``zero_division=0.0`` gives scikit-learn's 0). A group without labelled samples
+        is NaN throughout when normalised (its counts are 0). Cost :math:`O(G)`.
+
+        Returns
+        -------
+        ndarray of shape (G, 2, 2), rows in the order of :attr:`group_labels`; with
+        ``overall=True`` the ``(2, 2)`` matrix over all labelled samples.
+
+        Examples
+        --------
+        >>> from fairmt_opt.fairness import Task, by_group
+        >>> r = by_group(Task("y", "detection"), [1, 0, 1, 1, 0, 0], [1, 0, 1, 0, 1, 0],
+        ...              None, ["a", "a", "a", "b", "b", "b"], output="labels")
+        >>> r.confusion_matrix()[1].tolist(), r.confusion_matrix("true")[1].tolist()
+        ([[1.0, 1.0], [1.0, 0.0]], [[0.5, 0.5], [1.0, 0.0]])
+        >>> r.confusion_matrix("all", overall=True).tolist()
+        [[0.3333333333333333, 0.16666666666666666], [0.16666666666666666, 0.3333333333333333]]
+        """
+        if normalize not in (None, "true", "pred", "all"):
+            raise ValueError(f"normalize must be None, 'true', 'pred' or 'all', got "
+                             f"{normalize!r}")
+        if "tn" not in self.columns:
+            raise ValueError(f"confusion_matrix needs a detection report; "
+                             f"{self._what()}")
+        j = [self.columns.index(c) for c in ("tn", "fp", "fn", "tp")]
+        if overall:
+            cm = np.array([self.overall[c] for c in ("tn", "fp", "fn", "tp")],
+                          dtype=np.float64).reshape(1, 2, 2)
+        else:
+            cm = self.values[:, j].reshape(-1, 2, 2)
+        if normalize is not None:
+            from ._rates import ratio
+
+            axes = {"true": (2,), "pred": (1,), "all": (1, 2)}[normalize]
+            den = np.broadcast_to(cm.sum(axis=axes, keepdims=True), cm.shape)
+            present = np.ones(cm.shape, dtype=bool)
+            if not overall:
+                present &= self._present[:, None, None]
+            cm, _ = ratio(cm, den, present, self._fill)
+        return cm[0] if overall else cm
+
     def equalized_odds(self, kind: str = "difference", method: str = "between_groups",
                        agg: str = "worst_case") -> float:
         r"""fairlearn's equalized-odds aggregate of a detection report: the ``difference``
@@ -197,8 +264,8 @@ class GroupReport:
         if agg not in ("worst_case", "mean"):
             raise ValueError(f"agg must be one of 'worst_case' or 'mean', got {agg!r}")
         if "tpr" not in self.columns or "fpr" not in self.columns:
-            raise ValueError(f"equalized_odds needs a detection report, task "
-                             f"{self.task.name!r} is {self.task.kind}")
+            raise ValueError(f"equalized_odds needs a detection report; "
+                             f"{self._what()}")
         red = self.difference(method) if kind == "difference" else self.ratio(method)
         terms = [red[c] for c in ("tpr", "fpr") if not math.isnan(red[c])]
         if not terms:
@@ -290,6 +357,12 @@ class ControlledReport:
         """:meth:`GroupReport.ratio` within each level."""
         return self._per_level(lambda r: r.ratio(method))
 
+    def confusion_matrix(self, normalize: str | None = None, *, overall: bool = False
+                         ) -> dict[Any, np.ndarray]:
+        """:meth:`GroupReport.confusion_matrix` within each level: ``{level: array}``."""
+        return {lev: self.reports[lev].confusion_matrix(normalize, overall=overall)
+                for lev in self.levels}
+
     def equalized_odds(self, kind: str = "difference", method: str = "between_groups",
                        agg: str = "worst_case") -> Any:
         """:meth:`GroupReport.equalized_odds` within each level."""
@@ -325,10 +398,12 @@ def by_group_controlled(task: Task, outputs: Any, targets: Any, mask: Any, group
     from ._groups import as_values, encode_groups
 
     enc = encode_groups(control_features, name="control_features",
-                        intersections=options.get("intersections", "present"))
+                        intersections=options.get("intersections", "present"),
+                        feature_names=options.get("feature_names", "any"))
     if enc.names is not None:
         sens = encode_groups(groups, num_groups, intersections=options.get(
-            "intersections", "present")).names or ()
+            "intersections", "present"), feature_names=options.get("feature_names", "any")
+                             ).names or ()
         both = sorted(set(map(str, enc.names)) & set(map(str, sens)))
         if both:
             raise ValueError(f"control_features and groups share the feature names {both}")
@@ -375,6 +450,7 @@ def by_group(
     conditioning: Any = None,
     train_median: float | None = None,
     intersections: str = "present",
+    feature_names: str = "any",
 ) -> GroupReport:
     r"""A report by group of one task, in the spirit of fairlearn's ``MetricFrame``.
 
@@ -398,7 +474,9 @@ def by_group(
     ``sample_weight``, ``zero_division`` (``"empty"``: a 0/0 rate has no value; ``0.0``:
     fairlearn's convention); ``intersections`` (:func:`encode_groups`: ``"all"`` lists
     every combination of several sensitive features, as fairlearn's rows, a combination
-    without samples having no value).
+    without samples having no value); ``feature_names`` (:func:`encode_groups`: ``"any"``
+    accepts integer feature names such as an unnamed DataFrame's, ``"strings"`` refuses
+    them as fairlearn does).
 
     Returns
     -------
@@ -426,7 +504,8 @@ def by_group(
     fill = check_zero_division(zero_division)
     p = prepare_hard(task, outputs, targets, mask, groups, num_groups, output=output,
                      pos_label=pos_label, sample_weight=sample_weight,
-                     conditioning=conditioning, intersections=intersections)
+                     conditioning=conditioning, intersections=intersections,
+                     feature_names=feature_names)
     stats = prepared_stats(task, p, train_median=train_median)
     G = p.encoding.num_groups
     s = {k: np.asarray(v, dtype=np.float64)[:G] for k, v in stats.sums.items()

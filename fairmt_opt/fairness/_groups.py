@@ -166,13 +166,31 @@ def _codes_of(col: np.ndarray, labels: tuple[Any, ...], name: str) -> np.ndarray
         raise ValueError(f"{name} holds {exc.args[0]!r}, not a category") from None
 
 
-def _columns(groups: Any, name: str) -> tuple[list[Any], tuple[Any, ...] | None]:
-    """The sensitive features as a list of 1-D columns and their names (None for one)."""
+_FEATURE_NAMES = ("any", "strings")
+
+
+def _check_name(nm: Any, name: str, where: str) -> None:
+    """``feature_names="strings"``: a feature's name must be a string (fairlearn's rule)."""
+    if not isinstance(nm, str):
+        raise ValueError(
+            f"{name} has the {where} {nm!r} of type {type(nm).__name__}: with "
+            "feature_names='strings' (fairlearn's rule) the names of sensitive features must "
+            "be strings; rename it, or leave feature_names='any'")
+
+
+def _columns(groups: Any, name: str, strict: bool = False
+             ) -> tuple[list[Any], tuple[Any, ...] | None]:
+    """The sensitive features as a list of 1-D columns and their names (None for one);
+    ``strict``: every name given (DataFrame column, dict key, Series name) is a string."""
+    if strict and is_pandas(groups) and not _is_frame(groups) and groups.name is not None:
+        _check_name(groups.name, name, "Series name")
     if _is_frame(groups):
         cols = [groups.iloc[:, j] for j in range(groups.shape[1])]
         if not cols:
             raise ValueError(f"{name} must have at least one column, got an empty DataFrame")
         names = tuple(_to_python(c) for c in groups.columns)
+        for nm in names if strict else ():
+            _check_name(nm, name, "column name")
         seen: set[Any] = set()
         for nm in names:
             if nm in seen:
@@ -189,6 +207,8 @@ def _columns(groups: Any, name: str) -> tuple[list[Any], tuple[Any, ...] | None]
             return [np.asarray(groups)[:, j] for j in range(groups.shape[1])], None
         return [groups], None
     if isinstance(groups, dict):
+        for nm in groups if strict else ():
+            _check_name(nm, name, "key")
         return list(groups.values()), tuple(groups)
     if isinstance(groups, list | tuple) and groups and any(is_pandas(c) for c in groups):
         # np.asarray would read the Series as rows (samples), not as features
@@ -205,7 +225,7 @@ def _columns(groups: Any, name: str) -> tuple[list[Any], tuple[Any, ...] | None]
 
 
 def encode_groups(groups: Any, num_groups: Any = None, *, name: str = "groups",
-                  intersections: str = "present") -> GroupEncoding:
+                  intersections: str = "present", feature_names: str = "any") -> GroupEncoding:
     r"""Encode group labels (or several sensitive features) as integer codes.
 
     Parameters
@@ -224,6 +244,12 @@ def encode_groups(groups: Any, num_groups: Any = None, *, name: str = "groups",
         every combination of the features' labels (their product, as the rows of
         fairlearn's ``MetricFrame.by_group``), a combination without samples being an empty
         group (no value, never counted). One feature: no effect.
+    feature_names : {"any", "strings"}
+        ``"any"`` (default): a feature may be named by any hashable label, pandas' default
+        integer names included (an unnamed DataFrame's columns ``0, 1, ...``, a Series named
+        ``0``). ``"strings"``: fairlearn's rule, a name given (a DataFrame column, a dict key,
+        a Series name) must be a string, else a ``ValueError``; arrays and lists carry no
+        names and are accepted by both.
 
     Returns
     -------
@@ -246,12 +272,21 @@ def encode_groups(groups: Any, num_groups: Any = None, *, name: str = "groups",
     (('f', 0), ('f', 1), ('m', 0), ('m', 1))
     >>> encode_groups([0, 2, 2], num_groups=3).labels  # explicit codes: group 1 is empty
     (0, 1, 2)
+    >>> encode_groups({0: ["f", "m"], 1: [1, 0]}).names  # integer names accepted by default
+    (0, 1)
+    >>> encode_groups({0: ["f", "m"], 1: [1, 0]}, feature_names="strings")
+    ... # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: groups has the key 0 of type int: with feature_names='strings' (fairlearn's ...
     """
     if groups is None:
         raise ValueError(f"{name} must be an array, got None")
     if intersections not in ("present", "all"):
         raise ValueError(f"intersections must be 'present' or 'all', got {intersections!r}")
-    cols, names = _columns(groups, name)
+    if feature_names not in _FEATURE_NAMES:
+        raise ValueError(f"feature_names must be one of {_FEATURE_NAMES}, got {feature_names!r}")
+    cols, names = _columns(groups, name, feature_names == "strings")
     if num_groups is not None:
         G = check_int(num_groups, "num_groups", minimum=2)
         if len(cols) != 1:

@@ -265,7 +265,7 @@ class Prepared:
 def prepare_hard(
     task: Task, outputs: Any, targets: Any, mask: Any, groups: Any, num_groups: Any = None, *,
     output: str | None = None, pos_label: Any = None, sample_weight: Any = None,
-    conditioning: Any = None, intersections: str = "present",
+    conditioning: Any = None, intersections: str = "present", feature_names: str = "any",
 ) -> Prepared:
     """Normalise the inputs of :func:`evaluate_task` and :func:`~fairmt_opt.fairness.by_group`
     (pandas, group labels, detection labels, the declared kind of outputs, the weights)."""
@@ -281,7 +281,8 @@ def prepare_hard(
                         for x in (outputs, targets))
     ov = as_values(outputs, "outputs")
     N = len(ov) if not hasattr(ov, "shape") else int(ov.shape[0])
-    enc = encode_groups(groups, num_groups, intersections=intersections)
+    enc = encode_groups(groups, num_groups, intersections=intersections,
+                        feature_names=feature_names)
     if enc.codes.shape != (N,):
         raise ValueError(f"groups must have shape ({N},) like outputs, got {enc.codes.shape}")
     if mask is None:
