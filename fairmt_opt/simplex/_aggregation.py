@@ -65,6 +65,25 @@ def _gap_of(res: AggregationResult) -> Any:
     return _scalar(_gap(d.ops, d.ops.detach(d.psi), res.weights, d.mu, d.present, pmax))
 
 
+def _nonfinite_of(res: AggregationResult) -> str:
+    """``""`` when every present entry of ``psi`` is finite, else ``"NaN"`` or ``"inf"``
+    (the exact method without the finiteness check: computed on first access)."""
+    d = _lazy_data(res)
+    return _nonfinite(d.ops, d.ops.detach(d.psi), d.present)
+
+
+def _success_of(res: AggregationResult) -> bool:
+    return not _nonfinite_of(res)
+
+
+def _message_of(res: AggregationResult) -> str:
+    bad = _nonfinite_of(res)
+    if not bad:
+        return _EXACT_MSG
+    return (f"psi contains {bad} (check_finite=False skipped the check): the weights are not "
+            "a solution")
+
+
 def _threshold_of(res: AggregationResult) -> Any:
     d = _lazy_data(res)
     level, pmax = d.level
@@ -139,16 +158,20 @@ class AggregationResult:
     nit : int
         Iterations performed (0 for ``exact``).
     success : bool
-        ``True`` for ``exact``; for the Frank–Wolfe methods, whether the gap reached ``tol``.
+        For ``exact``, ``True`` unless a present entry of ``psi`` is NaN or :math:`\pm\infty`
+        (possible only with ``check_finite=False``; then it is tested on first access, one
+        host synchronisation, and a NaN or inf in any row of a batch makes it ``False``); for
+        the Frank–Wolfe methods, whether the gap reached ``tol`` (never for a non-finite gap).
     message : str
-        Why the solver stopped.
+        Why the solver stopped (for ``exact`` with a non-finite ``psi``: which value).
     method : str
         The method used.
     history : numpy.ndarray or None
         The gap at every iterate (Frank–Wolfe methods with ``keep_history=True``), else ``None``.
     lazy : object or None
-        Internal: the data from which ``value``, ``threshold``, ``support`` and ``gap`` are
-        computed on first access (then cached): the exact solve itself only forms ``weights``.
+        Internal: the data from which ``value``, ``threshold``, ``support``, ``gap`` (and, for
+        ``exact`` with ``check_finite=False``, ``success`` and ``message``) are computed on
+        first access (then cached): the exact solve itself only forms ``weights``.
     """
 
     weights: Array
@@ -157,8 +180,8 @@ class AggregationResult:
     support: Any = _Lazy(_support_of)
     gap: Any = _Lazy(_gap_of)
     nit: int = 0
-    success: bool = True
-    message: str = ""
+    success: bool = _Lazy(_success_of)  # type: ignore[assignment]  # descriptor
+    message: str = _Lazy(_message_of)  # type: ignore[assignment]  # descriptor
     method: str = "exact"
     history: np.ndarray | None = None
     lazy: _LazyData | None = field(default=None, repr=False, compare=False)
@@ -183,27 +206,39 @@ _EXACT_MSG = "exact water-filling solution"
 # the instance dictionary of an exact result before its weights and lazy data (built without
 # the dataclass __init__; the lazy fields are unset, the others have their exact values)
 _EXACT_FIELDS = {"_value": None, "_threshold": None, "_support": None, "_gap": None, "nit": 0,
-                 "success": True, "message": _EXACT_MSG, "method": "exact", "history": None}
+                 "_success": True, "_message": _EXACT_MSG, "method": "exact", "history": None}
+# the same when psi was not checked for finiteness: success and message on first access
+_UNCHECKED_FIELDS = {**_EXACT_FIELDS, "_success": None, "_message": None}
 # Frank–Wolfe data outside [2^-960, 2^960] is rescaled by an exact power of two.
 _FW_SMALL = 2.0**-960
 _FW_LARGE = 2.0**960
 
 
+def _nonfinite(o: Ops, arr: Array, present: Array | None) -> str:
+    """``"NaN"`` or ``"inf"`` for a non-finite present entry of ``arr`` (absent ones are
+    ignored), ``""`` when all are finite (one host synchronisation, two for a non-finite)."""
+    vals = arr if present is None else o.where(present, arr, 0.0)
+    if o.all_finite(vals):
+        return ""
+    return "NaN" if bool(o.xp.any(o.xp.isnan(vals))) else "inf"
+
+
 def _check_present_finite(o: Ops, arr: Array, present: Array | None) -> None:
     """``psi contains NaN/inf`` for a non-finite present entry (absent ones are ignored)."""
-    vals = arr if present is None else o.where(present, arr, 0.0)
-    if not o.all_finite(vals):
-        raise ValueError("psi contains NaN" if bool(o.xp.any(o.xp.isnan(vals))) else
-                         "psi contains inf")
+    bad = _nonfinite(o, arr, present)
+    if bad:
+        raise ValueError(f"psi contains {bad}")
 
 
-def _exact(o: Ops, psi: Array, mu: float, present: Array | None) -> AggregationResult:
+def _exact(o: Ops, psi: Array, mu: float, present: Array | None,
+           checked: bool = True) -> AggregationResult:
     r"""Water-filling :math:`w^* = \Pi_\Delta(\psi/\mu)` by the one water-filling routine
     on :math:`z = (\max\psi - \psi)/\mu`, batched, with no host synchronisation: ten array
     operations. Absent entries are read as :math:`-\infty`, so :math:`z = +\infty`, above
     the water level: weight exactly 0; the mask then zeroes the weights of a row with nothing
     present (two more operations in all). Only ``weights`` is formed here; the other fields
-    are computed from the stored level and maximum on first access."""
+    are computed from the stored level and maximum on first access; so are ``success`` and
+    ``message`` when ``psi`` was not ``checked`` for finiteness."""
     p = o.detach(psi)
     with np.errstate(over="ignore", invalid="ignore"):  # (max - psi) / mu beyond the range
         if present is None:
@@ -215,7 +250,7 @@ def _exact(o: Ops, psi: Array, mu: float, present: Array | None) -> AggregationR
             w, level = _water_fill(o, (pmax - pm) / o.const(mu, p))
             w = o.where(present, w, 0.0)
     res = object.__new__(AggregationResult)
-    res.__dict__ = {**_EXACT_FIELDS, "weights": w,
+    res.__dict__ = {**(_EXACT_FIELDS if checked else _UNCHECKED_FIELDS), "weights": w,
                     "lazy": _LazyData(o, psi, mu, present, (level, pmax))}
     return res
 
@@ -337,7 +372,8 @@ def aggregate_violations(
         Keep the gap of every Frank–Wolfe iterate in ``result.history``.
     check_finite : bool, optional
         Raise ``ValueError`` if a present entry of ``psi`` is NaN or inf (default ``True``; on
-        a CUDA tensor this synchronises with the host, pass ``False`` to avoid it).
+        a CUDA tensor this synchronises with the host, pass ``False`` to avoid it: the
+        ``exact`` method then tests finiteness only when ``success`` or ``message`` is read).
 
     Returns
     -------
@@ -347,7 +383,9 @@ def aggregate_violations(
         method forms ``weights`` only; the other fields are computed on first access. For a
         ``torch.Tensor`` ``psi`` that requires grad, ``value`` is a differentiable tensor whose
         gradient with respect to ``psi`` is ``weights`` (Danskin), and ``weights`` is detached.
-        A Frank–Wolfe result whose gap is NaN or infinite never reports ``success``.
+        A Frank–Wolfe result whose gap is NaN or infinite never reports ``success``, and an
+        ``exact`` result for a ``psi`` with a NaN or inf present entry (``check_finite=False``)
+        has ``success=False`` and says so in ``message``.
 
     Raises
     ------
@@ -408,7 +446,7 @@ def aggregate_violations(
     if check_finite:
         _check_present_finite(o, arr, present)
     if method == "exact":
-        return _exact(o, arr, mu_f, present)
+        return _exact(o, arr, mu_f, present, check_finite)
     if arr.ndim != 1:
         raise ValueError(
             f"psi must be 1-dimensional for method={method!r} (only 'exact' is batched), "
