@@ -63,8 +63,10 @@ these settings.
 Run time (measured on a 2-core machine shared with other jobs): ``--quick`` (1500 samples,
 three (setting, factor) points, 28 steps per run, 50 bootstrap resamples) took 29 s of CPU
 time with 3 seeds (73 s wall-clock under the shared load); the full study (3000 samples, 10
-distinct points, 4 proxies, 3 seeds, 140 steps per run, 200 resamples) took 5 min of CPU time
-(16 min wall-clock under a load of about 10 on the 2 cores).
+distinct points, 4 proxies, 3 seeds, 140 steps per run, 200 resamples) took 4.4 to 5 min of
+CPU time in two runs (8 and 16 min wall-clock under a load of about 9 to 10 on the 2 cores);
+the two runs wrote identical ``heads.csv``, ``heads_verdicts.csv``, ``results.csv``,
+``groups.csv`` and ``history.csv``.
 """
 
 from __future__ import annotations
@@ -412,7 +414,7 @@ def _figures(w: StudyWriter, rows: list[dict[str, Any]], grid: dict[str, tuple[f
               ("mean", "utility", "mean utility over tasks (test)"),
               (target.name, UTILITY_METRIC[target.kind],
                f"{target.name} {UTILITY_METRIC[target.kind]} (test)")]
-    fig, axes = new_figure(len(panels), len(grid), width=2.6, height=2.0)
+    fig, axes = new_figure(len(panels), len(grid), width=2.2, height=1.7)
     for j, (setting, factors) in enumerate(grid.items()):
         xs = list(factors)
         for i, (task, metric, title) in enumerate(panels):
