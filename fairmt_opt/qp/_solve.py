@@ -215,6 +215,7 @@ def _solve_kernel(
     flags = 0
     dtype = K.dtype
     bh = None  # b read in place (torch)
+    direct = False  # K a CPU float64 tensor
     if type(K) is np.ndarray:
         if b is not None and (type(b) is not np.ndarray or b.dtype != _F64 or b.shape != (T,)):
             return None
@@ -232,6 +233,7 @@ def _solve_kernel(
             bh = b if b.is_cpu and b.dtype is f64 and b.is_contiguous() else _torch_host(b)
         if K.is_cpu and dtype is f64 and K.is_contiguous():
             Kn, low = K, False  # read in place: only its address is passed
+            direct = True  # x goes back through torch.from_numpy
         else:
             Kn, low = _torch_host(K), dtype.itemsize != 8  # float32, float16, bfloat16
         kaddr = Kn.data_ptr()
@@ -318,7 +320,8 @@ def _solve_kernel(
     x = buf.x.copy()
     # the kernel's data scale max(max|K|, range b) is data_scale's (positive when it solves)
     lazy = (x, buf.g.copy(), bx, scale)
-    return _kernel_result(_like(x, K), int(nit), message, lazy)
+    return _kernel_result(_torch().from_numpy(x) if direct else _like(x, K), int(nit), message,
+                          lazy)
 
 
 def _small_torch(K: Any, b: Any, check_input: bool) -> SimplexQPResult | None:
