@@ -24,8 +24,9 @@ A conic solver's tolerances are absolute, so every problem is handed to it at un
 the answer is scaled back; the minimisers do not change:
 
 * the QP as :math:`(K, b - \min_t b_t) / s` with :math:`s = \max(\|K\|_{\max},
-  \max_t b_t - \min_t b_t)` (:func:`fairmt_opt.certificates.data_scale`, the scale of the
-  certificates and of the external backends of :func:`fairmt_opt.solve_simplex_qp`);
+  \max_t b_t - \min_t b_t)` (or :math:`\|b\|_{\max}`, or 1, when that is 0): the scale of
+  :func:`fairmt_opt.certify_simplex_qp` and of the external backends of
+  :func:`fairmt_opt.solve_simplex_qp`;
 * the aggregation as :math:`((\psi - \max_t\psi_t)/\sigma, \mu/\sigma)` with
   :math:`\sigma = \max(\max_t\psi_t - \min_t\psi_t, \mu)`, so that
   :math:`\Phi(\psi) = \max_t\psi_t + \sigma\,\Phi_\sigma`;
@@ -189,8 +190,8 @@ def _pow2_exponent(big: float) -> int:
 
 class _ScaledQP:
     r"""The QP at unit scale: ``K_s = K / S``, ``b_s = (b - \min b) / S`` with
-    ``S = 2^e s``, ``s`` the :func:`~fairmt_opt.certificates.data_scale` of the data divided
-    by ``2^e``; :meth:`value` maps the objective back to the caller's units."""
+    ``S = 2^e s``, ``s`` the certificate's data scale of the data divided by ``2^e``;
+    :meth:`value` maps the objective back to the caller's units."""
 
     def __init__(self, K: np.ndarray, b: np.ndarray) -> None:
         self.e = _pow2_exponent(max(float(np.max(np.abs(K))), float(np.max(np.abs(b)))))
