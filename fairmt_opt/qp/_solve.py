@@ -427,10 +427,11 @@ def solve_simplex_qp(
     numerically singular the refinement stops at a Frank–Wolfe gap below
     :math:`\max(10^{-10}, 10\,\varepsilon)` of :math:`s` (``message`` says so).
 
-    Cost: :math:`T = 5`: a few microseconds, mostly the call itself (the compiled kernel takes
-    1-2 µs); :math:`T = 100`: 0.1-0.4 ms; :math:`T = 1000`: 20-80 ms on well-conditioned or
-    rank-deficient Gramians, up to about 1 s on ill-conditioned ones (one core; see the
-    performance page for measured figures against daqp, quadprog, cvxpy, TorchJD and LibMTL).
+    Cost (one core, measured on MGDA Gramians): :math:`T = 5`: 3-5 µs, about 2 µs of which is
+    the call itself (argument checks, the kernel call, the result); :math:`T = 100`:
+    0.1-0.5 ms; :math:`T = 1000`: 50-150 ms on well-conditioned or rank-deficient Gramians,
+    about 0.5 s on ill-conditioned ones (see the performance page for the figures against
+    daqp, quadprog, cvxpy, TorchJD and LibMTL).
 
     Parameters
     ----------
