@@ -448,7 +448,7 @@ def libs_table(Ts: list[int], n_inst: int, repeat: int, budget: float, cvx_max: 
         notes.append("LibMTL is not installed: its column is empty")
     elif libmtl_max_T < max(Ts):
         notes.append(f"LibMTL run up to T = {libmtl_max_T} only (its pairwise start is "
-                     f"O(T^2) Python loops: about 20 s per call at T = 1000)")
+                     f"O(T^2) Python loops: 40 s to 270 s per call at T = 1000 in a full run)")
     cv = {T: n for T, n in cvx_max.items() if n < n_inst}
     if cv:
         notes.append("cvxpy and LibMTL on fewer instances (their times and errors are over "
