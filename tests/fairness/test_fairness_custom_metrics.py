@@ -252,3 +252,23 @@ def test_string_names_and_arrays_pass_the_rule_unchanged(data):
                                atol=1e-12)
     with pytest.raises(ValueError, match="feature_names must be one of"):
         encode_groups(g, feature_names="str")
+
+
+def test_pandas_inputs_and_a_function_without_a_name(data):
+    y, p, g, _, c = data
+    frame = pd.DataFrame({"region": g, "age": c})
+    seen = []
+
+    def rows_are_arrays(y_t, y_p):
+        seen.append((type(y_t), type(y_p)))
+        return float(np.mean(y_t == y_p))
+
+    fn = functools.partial(rows_are_arrays)
+    r = by_group_metrics(fn, pd.Series(y, name="target"), pd.Series(p), frame)
+    assert r.columns == ("metric",) and r.feature_names == ("region", "age")
+    assert set(seen) == {(np.ndarray, np.ndarray)}
+    mf = flm.MetricFrame(metrics=skm.accuracy_score, y_true=y, y_pred=p,
+                         sensitive_features=frame)
+    np.testing.assert_allclose(r.by_group["metric"].to_numpy(), mf.by_group.to_numpy(),
+                               rtol=0, atol=1e-12)
+    assert list(r.by_group.index.names) == ["region", "age"]
