@@ -890,8 +890,9 @@ FQP_EXPORT int fairmt_qp_work_size(int T, int which) {
  * bound multipliers; max_iter: working-set changes; roundoff: the refinement's roundoff_gap.
  * trace (NULL, or iinfo[2] ints): the working sets visited, each as its sorted indices and -1;
  * iinfo[3] receives the number of ints written (more than iinfo[2]: truncated).
- * Outputs: x, g = K x + b on the caller's data, info[0] = b'x, info[1] = max|K|,
- * info[2] = max|b|, info[3] = the refinement's final gap, info[4] = its outer steps,
+ * Outputs: x, g = (K x + b - min b) / scale (the gradient of the scaled problem, read on
+ * b - min b as the certificate reads it), info[0] = b'x, info[1] = max|K|, info[2] = min b
+ * (0 without b), info[3] = the refinement's final gap, info[4] = its outer steps,
  * info[5] = nit, info[6] = mode (0: the primal method or block pivoting converged, 1: refined
  * to gap <= tol, 2: to round-off), info[7] = the data scale max(max|K|, max b - min b) by
  * which the problem was divided (> 0 here: data_scale of the certificates); iinfo[0] = nit,
@@ -942,7 +943,6 @@ FQP_EXPORT FQP_CLONES int fairmt_qp_solve(const intptr_t *ctx, int T, double tol
         if (check && !bfin) return -2;
     }
     if (!finite || !isfinite(bmin) || !isfinite(bmax)) return 1;
-    const double babs = fmax(fabs(bmin), fabs(bmax));
     const double scale = fmax(kabs, bmax - bmin);
     if (!(scale > 0.0) || !isfinite(scale)) return 3;
     /* ---- work layout */
@@ -953,7 +953,8 @@ FQP_EXPORT FQP_CLONES int fairmt_qp_solve(const intptr_t *ctx, int T, double tol
     double *xbest = bp + T, *x0 = xbest + T;
     int *F = iwork, *inF = F + T, *ban = inF + T, *banlist = ban + T, *bmask = banlist + T;
     int *bF = bmask + T, *list = bF + T, *tmask = list + T, *sF = tmask + T, *ipiv = sF + T;
-    /* ---- scaled symmetric copy, 0.5 (K + K') / scale, and the symmetry check; with
+    /* ---- scaled symmetric copy, (K/2 + K'/2) / scale (halves first: K + K' overflows for
+     * entries above half the float range), and the symmetry check; with
      * flags & 8 also the 2 x 2 principal minors |S_ij| <= dd_i dd_j + r s, dd = sqrt(S_ii +
      * delta), all on the scaled data (xb holds dd until the solve) */
     const double inv = 1.0 / scale;
@@ -975,7 +976,7 @@ FQP_EXPORT FQP_CLONES int fairmt_qp_solve(const intptr_t *ctx, int T, double tol
             const double a = Ki[j], bb = K[(size_t)j * T + i];
             const double d = fabs(a - bb);
             if (d > asym) asym = d;
-            const double v = 0.5 * (a + bb) * inv;
+            const double v = (0.5 * a + 0.5 * bb) * inv;
             Si[j] = v;
             Ks[(size_t)j * T + i] = v;
         }
@@ -1036,7 +1037,7 @@ FQP_EXPORT FQP_CLONES int fairmt_qp_solve(const intptr_t *ctx, int T, double tol
     for (int i = 0; i < T; ++i) {
         const double kx = dot(K + (size_t)i * T, x, T);
         xt[i] = kx;  /* K x (scratch after the solve) */
-        g[i] = (b ? b[i] : 0.0) + kx;
+        g[i] = kx * inv + bs[i];
         if (b) bx += b[i] * x[i];
         if (x[i] > 0.0) {
             xKx += x[i] * kx;
@@ -1069,7 +1070,7 @@ FQP_EXPORT FQP_CLONES int fairmt_qp_solve(const intptr_t *ctx, int T, double tol
     }
     info[0] = bx;
     info[1] = kabs;
-    info[2] = babs;
+    info[2] = bmin;
     info[7] = scale;
     return 0;
 }

@@ -12,6 +12,13 @@ from ..certificates._qp import KKTResiduals, _residuals
 
 __all__ = ["SimplexQPResult"]
 
+#: the lazy certificate fields of a host result: ``(x, g, b'x, scale)`` or
+#: ``(x, g, b'x, scale, shift, unit)`` with ``x`` the float64 solution, ``g`` the gradient
+#: :math:`(Kx + b - \mathrm{shift})/\mathrm{unit}` (shift 0 and unit 1 when omitted),
+#: ``scale`` the data scale in the units of ``g`` (:func:`~fairmt_opt.certificates.data_scale`)
+Lazy = (tuple[np.ndarray, np.ndarray, float, float]
+        | tuple[np.ndarray, np.ndarray, float, float, float, float])
+
 
 def _fmt(v: Any) -> str:
     if isinstance(v, (float, int, np.floating)):
@@ -52,8 +59,13 @@ class SimplexQPResult:
         The method used.
 
     For the host methods ``fun``, ``gap``, ``kkt`` and ``active_set`` are computed on first
-    access from the stored gradient :math:`g = Kx + b` (a few NumPy calls that a training loop
-    reading only ``x`` does not pay for); the result is immutable.
+    access from the stored gradient (a few NumPy calls that a training loop reading only ``x``
+    does not pay for); the result is immutable. As in :func:`certify_simplex_qp`, the gap and
+    the residuals are read on :math:`b - \min_t b_t` (the same on the simplex; a large common
+    offset of ``b`` would otherwise absorb :math:`Kx` in round-off), from the gradient
+    :math:`(Kx + b - \min_t b_t)/u` of the problem as the solver scaled it (:math:`u` its data
+    scale: no overflow near the float range), and reported in the caller's units
+    (:math:`f = \tfrac12\lambda + \tfrac12 b^\top x` with :math:`\lambda = x^\top(Kx + b)`).
     """
 
     __slots__ = ("_active_set", "_fun", "_gap", "_kkt", "_lazy", "message", "method", "nit",
@@ -68,7 +80,7 @@ class SimplexQPResult:
     _gap: Any
     _kkt: KKTResiduals | None
     _active_set: Any
-    _lazy: tuple[np.ndarray, np.ndarray, float, float] | None
+    _lazy: Lazy | None
 
     def __init__(
         self,
@@ -83,21 +95,26 @@ class SimplexQPResult:
         gap: Any = None,
         kkt: KKTResiduals | None = None,
         active_set: Any = None,
-        lazy: tuple[np.ndarray, np.ndarray, float, float] | None = None,
+        lazy: Lazy | None = None,
     ) -> None:
         for name, value in (
             ("x", x), ("nit", nit), ("status", status), ("success", success),
             ("message", message), ("method", method), ("_fun", fun), ("_gap", gap),
             ("_kkt", kkt), ("_active_set", active_set),
-            ("_lazy", lazy),  # (x float64, g = Kx + b, b^T x, data scale): host methods
+            ("_lazy", lazy),  # host methods: see Lazy
         ):
             object.__setattr__(self, name, value)
 
     def _evaluate(self) -> None:
         assert self._lazy is not None
-        xn, g, bx, scale = self._lazy
-        gap, lam, res = _residuals(xn, g, scale)
-        object.__setattr__(self, "_fun", 0.5 * (lam + bx))
+        lazy = self._lazy
+        xn, g, bx, scale = lazy[:4]
+        gap, lam, res = _residuals(xn, g, scale)  # the certificate's reading of g
+        if len(lazy) == 6:
+            shift, unit = lazy[4:]
+            gap *= unit  # back to the caller's units: lambda = x^T (K x + b)
+            lam = lam * unit + shift * float(xn.sum())
+        object.__setattr__(self, "_fun", 0.5 * lam + 0.5 * bx)  # no overflow near the range
         object.__setattr__(self, "_gap", gap)
         object.__setattr__(self, "_kkt", res)
         object.__setattr__(self, "_active_set", np.flatnonzero(xn > 0.0))
@@ -160,9 +177,7 @@ _set_x, _set_nit, _set_status, _set_success, _set_message, _set_method, _set_laz
 )
 
 
-def _kernel_result(
-    x: np.ndarray, nit: int, message: str, lazy: tuple[np.ndarray, np.ndarray, float, float]
-) -> SimplexQPResult:
+def _kernel_result(x: np.ndarray, nit: int, message: str, lazy: Lazy) -> SimplexQPResult:
     """An optimal ``active_set`` result (``status`` 0)."""
     res = _new(SimplexQPResult)
     _set_x(res, x)

@@ -33,7 +33,7 @@ from ._apg import solve_apg
 from ._backends import solve_external
 from ._closed_form import small_result
 from ._frank_wolfe import frank_wolfe_qp
-from ._result import SimplexQPResult, _kernel_result, _set_x
+from ._result import Lazy, SimplexQPResult, _kernel_result, _set_x
 
 __all__ = ["QPMethod", "SimplexQPResult", "solve_simplex_qp"]
 
@@ -196,7 +196,7 @@ def _solve_kernel(
     tol: Any,
     max_iter: Any,
     warm_start: Any,
-    check_input: Any,
+    check_input: bool,
 ) -> SimplexQPResult | None:
     """``active_set`` through the compiled kernel for floating NumPy input or a floating torch
     tensor (float64 on the CPU: read in place, zero-copy; other dtypes converted once; CUDA
@@ -210,7 +210,7 @@ def _solve_kernel(
     set or the iteration budget.
     """
     T, T2 = K.shape
-    if T < 3 or T2 != T or type(check_input) is not bool:
+    if T < 3 or T2 != T:
         return None
     flags = 0
     dtype = K.dtype
@@ -307,7 +307,7 @@ def _solve_kernel(
         _TRACE.extend(tuple(trace[a:e].tolist()) for a, e in zip(starts, cut))
     if code != 0:
         return None
-    bx, _, _, pgap, outer, nit, mode, scale = buf.info.tolist()
+    bx, _, bmin, pgap, outer, nit, mode, scale = buf.info.tolist()
     if mode == 0:
         message = "optimal"
     elif mode == 1:
@@ -318,8 +318,10 @@ def _solve_kernel(
                    f"{int(outer)} proximal-point steps; the working sets are numerically "
                    "singular)")
     x = buf.x.copy()
-    # the kernel's data scale max(max|K|, range b) is data_scale's (positive when it solves)
-    lazy = (x, buf.g.copy(), bx, scale)
+    # g = (K x + b - min b) / scale, the scaled problem's gradient (data scale 1), with the
+    # kernel's data scale max(max|K|, range b) (data_scale's: positive and finite when it
+    # solves) as the unit (see Lazy)
+    lazy: Lazy = (x, buf.g.copy(), bx, 1.0, bmin, scale)
     return _kernel_result(_torch().from_numpy(x) if direct else _like(x, K), int(nit), message,
                           lazy)
 
@@ -411,7 +413,9 @@ def solve_simplex_qp(
     Tolerances are relative: the problem is solved on :math:`(K, b - \min_t b_t)` divided by
     :math:`s = \max(\|K\|_{\max}, \max_t b_t - \min_t b_t)` (which leaves the minimisers
     unchanged), so a gap below ``tol`` on the scaled problem is a gap below ``tol`` times
-    :math:`s`. The solvers see the symmetrised :math:`S = (K + K^\top)/2`. The input checks
+    :math:`s`; when :math:`s` exceeds the float range (:math:`b = (10^{308}, -10^{308})`) the
+    scaled data are formed from the halves of the entries. The solvers see the symmetrised
+    :math:`S = K/2 + K^\top/2` (halves first: finite for every finite ``K``). The input checks
     use the tolerance of the caller's dtype, :math:`r = \max(10^{-8}, 64\,\varepsilon)`
     (``certificates.input_rtol``: 1e-8 for float64, 7.6e-6 for float32), relative to
     :math:`\|K\|_{\max}` with no absolute floor (the same verdict at every scale), and
@@ -454,6 +458,7 @@ def solve_simplex_qp(
         (initial working set and point), the Frank–Wolfe family and ``daqp`` (initial point),
         ``apg`` (initial point, batched, native array); ignored by ``cvxpy``/``proxsuite``.
     check_input : bool, default True
+        (A Python or NumPy bool; an int is refused.)
         Check for NaN/inf, symmetry and positive semidefiniteness with the tolerances above
         (:math:`O(T^3/3)` up to :math:`T = 64`, :math:`O(T^2 + T|F| + |F|^3)` beyond; run inside
         the compiled kernel when it is used). ``False`` skips these value checks (shapes are
@@ -503,11 +508,14 @@ def solve_simplex_qp(
     ...
     ValueError: K must be symmetric (max |K - K^T| = 9.54e-07, more than 1e-08 of max |K| = 2)
     """
+    if type(check_input) is not bool:  # a NumPy bool is a bool here (an int is not)
+        if not isinstance(check_input, np.bool_):
+            raise ValueError(f"check_input must be a bool, got {check_input!r}")
+        check_input = bool(check_input)
     if method == "active_set":  # the fast paths; anything they do not take goes on below
         plain = tol is None and max_iter is None and warm_start is None
         if type(K) is np.ndarray:
             if (K.dtype == _F64 and K.shape in _SMALL_SHAPES and plain
-                    and type(check_input) is bool
                     and (b is None or (type(b) is np.ndarray and b.dtype == _F64
                                        and b.shape == K.shape[:1]))):
                 res = small_result(K, b, None, check_input)  # T = 1, 2: closed form
@@ -516,7 +524,7 @@ def solve_simplex_qp(
             fast = K.ndim == 2 and K.dtype.kind == "f"
         else:
             fast = is_torch(K) and K.ndim == 2
-            if fast and K.shape in _SMALL_SHAPES and plain and type(check_input) is bool:
+            if fast and K.shape in _SMALL_SHAPES and plain:
                 res = _small_torch(K, b, check_input)
                 if res is not None:
                     return res
@@ -526,8 +534,6 @@ def solve_simplex_qp(
             if res is not None:
                 return res
     method = _check_method(method)
-    if not isinstance(check_input, bool):
-        raise ValueError(f"check_input must be a bool, got {check_input!r}")
     K_in = K
     if not (_is_f64(K, 2) and K.size and not (check_input and not np.isfinite(K).all())):
         K = check_array(K, "K", min_ndim=2, finite=check_input)  # general path; raises
@@ -562,7 +568,12 @@ def solve_simplex_qp(
     dtype = getattr(K, "dtype", _F64)
     if check_input:
         check_symmetric_psd(Kn, "K", dtype=dtype)
-    Kn = 0.5 * (Kn + Kn.T)  # as the kernel does: the solvers see an exactly symmetric K
+    # as the kernel does: the solvers see an exactly symmetric K, halves first (K + K^T
+    # overflows for entries above half the float range), the diagonal as given (half of a
+    # subnormal entry would lose its last bit)
+    S = 0.5 * Kn + 0.5 * Kn.T
+    np.fill_diagonal(S, np.diagonal(Kn))
+    Kn = S
     if b is None:
         bn = np.zeros(T)
     else:
@@ -573,51 +584,69 @@ def solve_simplex_qp(
 
     # scaled problem: (K, b - min b) / scale has the same minimisers
     kabs = float(abs(Kn).max())
-    bmin = float(bn.min())
-    bs = bn - bmin
-    bsmax = float(bs.max())
-    if not (math.isfinite(kabs) and math.isfinite(bmin) and math.isfinite(bsmax)):
+    bmin, bmax = float(bn.min()), float(bn.max())
+    if not (math.isfinite(kabs) and math.isfinite(bmin) and math.isfinite(bmax)):
         name = "K" if not math.isfinite(kabs) else "b"
         raise ValueError(f"{name} contains NaN or inf (check_input=False skips the check that "
                          "finds where)")
-    babs = max(abs(bsmax + bmin), abs(bmin))
-    scale = max(kabs, bsmax)
+    babs = max(abs(bmax), abs(bmin))
+    brange = bmax - bmin  # inf when the range of b exceeds the float range
+    scale = max(kabs, brange)
     if method == "active_set" and T <= 2:
         res = small_result(Kn, None if b is None else bn,
                            None if _is_f64(K_in) else (K if hasattr(K_in, "dtype") else None),
                            False)
         assert res is not None  # finite: checked above
         return res
+    # the scaled data (Ks, bss) = (K, b - min b) / scale, or, when scale overflows, the same
+    # from the halves (finite: the entries of b are), divided by half = scale / 2; ``unit`` is
+    # the (finite) factor in which the result reads the gradient g = Ks x + bss
+    if scale < math.inf:
+        half, unit = 1.0, scale
+    else:
+        half = 0.5
+        unit = max(0.5 * kabs, 0.5 * bmax - 0.5 * bmin)
     nit, status, message = 0, 0, "optimal"
+    Ks = bss = None
+    if scale > 0.0:
+        inv = half / unit  # 1 / scale, the kernel's scaling to the last bit (when finite)
+        Ks = Kn * inv
+        bss = (bn - bmin) * inv if half == 1.0 else (0.5 * bn - 0.5 * bmin) * (1.0 / unit)
     if method in ("cvxpy", "daqp", "proxsuite"):
-        x, nit, status, message = solve_external(method, Kn, bs, scale, tol, max_iter, x0)
-    elif scale == 0.0:  # f is constant on the simplex
+        if half == 1.0:
+            x, nit, status, message = solve_external(method, Kn, bn - bmin, scale, tol,
+                                                     max_iter, x0)
+        else:  # the scaled data (the backend divides by the scale)
+            assert Ks is not None and bss is not None
+            x, nit, status, message = solve_external(method, Ks, bss, 1.0, tol, max_iter, x0)
+    elif Ks is None or bss is None:  # scale = 0: f is constant on the simplex
         x = np.full(T, 1.0 / T) if x0 is None else x0
         message = "optimal (f is constant on the simplex)"
+    elif method == "active_set":
+        # a gap at this level is round-off for data given in K's precision
+        roundoff = max(1e-10, 10.0 * _eps(dtype))
+        x, nit, status, message = solve_active_set(
+            Ks, bss, tol=tol, max_iter=max_iter, support=support, x0=x0,
+            roundoff_gap=roundoff, trace=_TRACE,
+        )
     else:
-        inv = 1.0 / scale  # the kernel's scaling, to the last bit
-        Ks = Kn * inv
-        bss = bs * inv
-        if method == "active_set":
-            # a gap at this level is round-off for data given in K's precision
-            roundoff = max(1e-10, 10.0 * _eps(dtype))
-            x, nit, status, message = solve_active_set(
-                Ks, bss, tol=tol, max_iter=max_iter, support=support, x0=x0,
-                roundoff_gap=roundoff, trace=_TRACE,
-            )
-        else:
-            if x0 is None:
-                x0 = np.full(T, 1.0 / T)
-                if support is not None and support.size:
-                    x0 = np.zeros(T)
-                    x0[support] = 1.0 / support.size
-            x, _, nit, status, message = frank_wolfe_qp(
-                Ks, bss, x0, variant=method, tol=tol, max_iter=max_iter
-            )
-    g = Kn @ x + bn  # K and b may be the caller's arrays: use them now, not lazily
+        if x0 is None:
+            x0 = np.full(T, 1.0 / T)
+            if support is not None and support.size:
+                x0 = np.zeros(T)
+                x0[support] = 1.0 / support.size
+        x, _, nit, status, message = frank_wolfe_qp(
+            Ks, bss, x0, variant=method, tol=tol, max_iter=max_iter
+        )
     if check_input and T > FULL_CHECK_T:
         check_curvature_at(Kn, x, "K", dtype=dtype)
-    bx = float(bn @ x)
+    # the lazy certificate fields read g on b - min b, in units of ``unit`` (see Lazy); K and
+    # b may be the caller's arrays: use them now, not lazily
+    if Ks is None or bss is None:
+        lazy: Lazy = (x, Kn @ x + (bn - bmin), float(bn @ x), data_scale(0.0, 0.0, babs),
+                      bmin, 1.0)
+    else:
+        lazy = (x, Ks @ x + bss, float(bn @ x), 1.0 / half, bmin, unit)
     return SimplexQPResult(
         x=x if _is_f64(K_in) else from_numpy(
             x, K if hasattr(K_in, "dtype") else None),
@@ -626,5 +655,5 @@ def solve_simplex_qp(
         success=status == 0,
         message=message,
         method=method,
-        lazy=(x, g, bx, data_scale(kabs, bsmax, babs)),
+        lazy=lazy,
     )

@@ -95,9 +95,6 @@ def test_t1_is_the_single_vertex(K: list, b: list | None) -> None:
     assert solve_simplex_qp(Ka, ba).fun == pytest.approx(expected, rel=1e-15)
 
 
-@pytest.mark.xfail(strict=True, reason="qp._solve forms 0.5 * (K + K^T) and b - min b, which "
-                   "overflow for finite data near the float range, and then reports 'K (or b) "
-                   "contains NaN or inf'")
 @pytest.mark.parametrize("method", ["active_set", "pairwise"])
 @pytest.mark.parametrize(
     ("K", "b", "x"),
