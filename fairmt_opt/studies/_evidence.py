@@ -239,6 +239,11 @@ def lift_only_verdicts(samples: MetricSamples, *, fairmt: str = "fairmt",
         order = np.argsort(np.where(ok, ref if higher else -ref, np.inf))
         worst = int(order[0])
         best = int(np.flatnonzero(ok)[np.argmax((ref if higher else -ref)[ok])])
+        if ref[best] == ref[worst]:  # e.g. a model that never predicts the positive class
+            out.append(LiftOnlyVerdict(task.name, rate, higher, note=(
+                f"every group has the same {rate} ({ref[best]:.4g}) under {reference}, no "
+                "best or worst group to compare")))
+            continue
         out.append(LiftOnlyVerdict(
             task.name, rate, higher, best, worst,
             samples.verdict(fairmt, reference, task.name, best),

@@ -170,3 +170,29 @@ def test_lift_only_verdicts_follow_the_group_rates(
         assert f"`{task}` (" in summary
     assert "kept the best group's" in summary and "symmetric constraint" in summary
     assert "## Per-group rates at ε = 0.02" in report and "## Per-group rates at ε = 0.1" in report
+
+
+def test_lift_only_verdicts_need_distinct_best_and_worst_groups() -> None:
+    import numpy as np
+
+    from fairmt_opt.datasets import load_dataset
+    from fairmt_opt.studies._evidence import MetricSamples, lift_only_verdicts
+
+    ds = load_dataset("synthetic", n_samples=400, seed=0)
+    G, R = ds.n_groups, 20
+    rng = np.random.default_rng(0)
+    values = {}
+    for lab in ("ref", "fm"):
+        for t in ds.tasks:
+            v = rng.uniform(0.2, 0.8, size=(2, 1 + R, 2 + G))
+            if lab == "ref" and t is ds.tasks[0]:
+                v[:, :, 2:] = 0.0  # every group at the same rate (no positive predicted)
+            values[(lab, t.name)] = v
+    samples = MetricSamples(ds, (0, 1), R, values)
+    out = lift_only_verdicts(samples, fairmt="fm", symmetric=None, reference="ref")
+    assert out[0].kept is None and "same" in out[0].note
+    assert not out[0].best_kept and not out[0].worst_lifted
+    for v in out[1:]:
+        assert v.kept is not None and v.best != v.worst
+    with pytest.raises(ValueError, match="reference"):
+        lift_only_verdicts(samples, fairmt="fm", reference="nope")
