@@ -156,3 +156,16 @@ def test_check_input_refuses_what_is_not_a_bool(path: str, flag: object, T: int)
         for method in ("active_set", "frank_wolfe"):
             with pytest.raises(ValueError, match="check_input must be a bool"):
                 solve_simplex_qp(Kin, method=method, check_input=flag)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("method", ["active_set", "frank_wolfe", "away", "apg", "daqp"])
+def test_numpy_scalar_tol_and_max_iter(path: str, method: str) -> None:
+    K = _rank_two(5, 13) + 0.1 * np.eye(5)
+    for Kin in (K, torch.tensor(K)):
+        ref = solve_simplex_qp(Kin, method=method, tol=1e-10, max_iter=300)
+        res = solve_simplex_qp(Kin, method=method, tol=np.float64(1e-10),
+                               max_iter=np.int64(300))
+        np.testing.assert_array_equal(np.asarray(res.x), np.asarray(ref.x))
+        assert (res.nit, res.status) == (ref.nit, ref.status)
+    with pytest.raises(ValueError, match="max_iter must be an integer"):
+        solve_simplex_qp(K, method=method, max_iter=np.bool_(True))  # type: ignore[arg-type]
