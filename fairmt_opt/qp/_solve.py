@@ -599,8 +599,8 @@ def solve_simplex_qp(
         assert res is not None  # finite: checked above
         return res
     # the scaled data (Ks, bss) = (K, b - min b) / scale, or, when scale overflows, the same
-    # from the halves (finite: the entries of b are), divided by half = scale / 2; ``unit`` is
-    # the (finite) factor in which the result reads the gradient g = Ks x + bss
+    # from the halves (finite: the entries of b are) divided by unit = scale / 2; the result
+    # reads the gradient in units of ``unit`` (finite): g = (Ks x + bss) / half
     if scale < math.inf:
         half, unit = 1.0, scale
     else:
@@ -646,7 +646,10 @@ def solve_simplex_qp(
         lazy: Lazy = (x, Kn @ x + (bn - bmin), float(bn @ x), data_scale(0.0, 0.0, babs),
                       bmin, 1.0)
     else:
-        lazy = (x, Ks @ x + bss, float(bn @ x), 1.0 / half, bmin, unit)
+        g = Ks @ x + bss
+        if half != 1.0:
+            g *= 2.0  # (K x + b - min b) / unit, the data scale 2 in these units
+        lazy = (x, g, float(bn @ x), 1.0 / half, bmin, unit)
     return SimplexQPResult(
         x=x if _is_f64(K_in) else from_numpy(
             x, K if hasattr(K_in, "dtype") else None),

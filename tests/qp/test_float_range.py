@@ -169,3 +169,28 @@ def test_numpy_scalar_tol_and_max_iter(path: str, method: str) -> None:
         assert (res.nit, res.status) == (ref.nit, ref.status)
     with pytest.raises(ValueError, match="max_iter must be an integer"):
         solve_simplex_qp(K, method=method, max_iter=np.bool_(True))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("method", "options"),
+    [("frank_wolfe", {"max_iter": 1}), ("away", {"max_iter": 2}),
+     ("active_set", {"tol": 0.9}), ("active_set", {}), ("pairwise", {})],
+)
+def test_gap_and_residuals_when_the_range_of_b_overflows(path: str, method: str,
+                                                         options: dict) -> None:
+    # max b - min b = 1.8e308 is not a float; K of the same size keeps the minimiser inside
+    # (about (0, 0.6, 0.2, 0.2)): one Frank-Wolfe step is not optimal
+    K = np.diag([1.7e308, 1.5e308, 1.6e308, 1.7e308])
+    b = np.array([0.9e308, -0.9e308, 0.0, 0.0])
+    res = solve_simplex_qp(K, b, method=method, **options)
+    cert = certify_simplex_qp(K, b, res.x)
+    assert cert.scale == np.inf  # not representable: the certificate says so
+    assert res.gap == pytest.approx(cert.gap, rel=1e-9, abs=1e-14 * 1.8e308)
+    for name in ("primal", "dual", "complementarity"):
+        assert getattr(res.kkt, name) == pytest.approx(getattr(cert.kkt, name), rel=1e-9,
+                                                       abs=1e-14), name
+    assert res.fun == pytest.approx(cert.fun, rel=1e-12)
+    if method == "frank_wolfe":  # one step from the barycentre: not optimal
+        assert res.gap > 1e-3 * 1e308 and res.kkt.dual > 1e-4
+    if not options:
+        assert res.success and res.gap <= 1e-12 * 1.8e308 and cert.ok
