@@ -898,8 +898,8 @@ FQP_EXPORT int fairmt_qp_work_size(int T, int which) {
  * which the problem was divided (> 0 here: data_scale of the certificates); iinfo[0] = nit,
  * iinfo[1] = mode.
  * Return: 0 optimal and verified; 1 not solved (iteration budget, numerically singular working
- * sets that the refinement did not resolve); 3 degenerate data (f constant, T < 3) or a bad warm
- * start; 4 no LAPACK; -1 K not finite; -2 b not finite; -3 K not symmetric; -4 the PSD
+ * sets that the refinement did not resolve); 3 degenerate data (f constant, T < 3, max b - min b
+ * beyond the float range: the Python path solves it from the halves) or a bad warm start; 4 no LAPACK; -1 K not finite; -2 b not finite; -3 K not symmetric; -4 the PSD
  * pre-check failed; -5 the curvature test at the solution failed (flags & 8).
  */
 FQP_EXPORT FQP_CLONES int fairmt_qp_solve(const intptr_t *ctx, int T, double tol, int max_iter,

@@ -206,7 +206,8 @@ def _solve_kernel(
 
     Returns None (the caller then runs the Python path, which also words every error) unless
     the kernel reports a verified optimum: any unusual argument, invalid data (non-finite,
-    asymmetric or failing a positive-semidefiniteness test), a numerically singular working
+    asymmetric or failing a positive-semidefiniteness test), a range of ``b`` beyond the
+    float range (the Python path scales it from the halves), a numerically singular working
     set or the iteration budget.
     """
     T, T2 = K.shape
