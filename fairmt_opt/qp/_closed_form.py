@@ -10,9 +10,9 @@ import numpy as np
 
 from .._utils.array import from_numpy
 from ..certificates._qp import check_symmetric_psd_small, data_scale
-from ._result import SimplexQPResult, _kernel_result
+from ._result import Lazy, SimplexQPResult, _kernel_result
 
-__all__ = ["closed_form_t2", "small_result"]
+__all__ = ["closed_form_t2", "lazy_fields", "small_result"]
 
 _FLOAT64_RTOL = 1e-8  # input_rtol("float64")
 
@@ -49,11 +49,12 @@ def closed_form_t2(k00: float, k01: float, k11: float, b0: float, b1: float,
 
 def small_result(K: np.ndarray, b: np.ndarray | None, like: Any,
                  check: bool) -> SimplexQPResult | None:
-    """The ``active_set`` result for a float64 ``K`` of size ``T <= 2`` (``b`` float64 or
+    r"""The ``active_set`` result for a float64 ``K`` of size ``T <= 2`` (``b`` float64 or
     None), checked when ``check`` (:func:`check_symmetric_psd_small` with float64's tolerance):
-    the closed form, with ``g = Kx + b``, the data scale and the lazy certificate fields of the
-    general solver; ``x`` like ``like`` (NumPy when None). None when an entry is not finite
-    (or a sum of entries overflows): the general path then words the error."""
+    the closed form, with the lazy certificate fields of the general solver
+    (:func:`lazy_fields`: the gap and the residuals read on :math:`b - \min_t b_t`); ``x``
+    like ``like`` (NumPy when None). None when an entry is not finite (or a sum of entries
+    overflows): the general path then words the error."""
     k = K.ravel().tolist()
     if b is None:
         b0 = b1 = 0.0
@@ -66,13 +67,11 @@ def small_result(K: np.ndarray, b: np.ndarray | None, like: Any,
         check_symmetric_psd_small(k, "K", _FLOAT64_RTOL)
     if len(k) == 1:
         x = np.ones(1)
-        g = np.array([k[0] + b0])
         return _kernel_result(x if like is None else from_numpy(x, like), 0, "optimal (T = 1)",
-                              (x, g, b0, data_scale(abs(k[0]), 0.0, abs(b0))))
+                              lazy_fields(k, b0, b0, x))
     k00, k01, k10, k11 = k
     kabs = max(abs(k00), abs(k01), abs(k10), abs(k11))
-    brange = abs(b0 - b1)
-    scale = max(kabs, brange)
+    scale = max(kabs, abs(b0 - b1))
     if scale > 0.0:
         # |b0 - b1| beyond the float range (b0 = -b1 = 1e308): half of it is in range, and
         # the entries divided by it are still at most 2 in modulus
@@ -82,9 +81,40 @@ def small_result(K: np.ndarray, b: np.ndarray | None, like: Any,
     else:
         t = 0.5
         message = "optimal (f is constant on the simplex)"
-    u = 1.0 - t
-    x = np.array([t, u])
-    g = np.array([k00 * t + k01 * u + b0, k10 * t + k11 * u + b1])
-    lazy = (x, g, b0 * t + b1 * u,
-            scale if scale > 0.0 else data_scale(0.0, 0.0, max(abs(b0), abs(b1))))
-    return _kernel_result(x if like is None else from_numpy(x, like), 0, message, lazy)
+    x = np.array([t, 1.0 - t])
+    return _kernel_result(x if like is None else from_numpy(x, like), 0, message,
+                          lazy_fields(k, b0, b1, x))
+
+
+def lazy_fields(k: list[float], b0: float, b1: float, x: np.ndarray) -> Lazy:
+    r"""The lazy certificate fields (see :data:`~fairmt_opt.qp._result.Lazy`) of a point ``x``
+    of the simplex for :math:`T \le 2` (``k`` the row-major entries of ``K``, finite Python
+    floats; ``b1`` ignored for :math:`T = 1`), read as the certificate reads them: the
+    gradient :math:`(Kx + b - \min_t b_t)/u` with the shift :math:`\min_t b_t` (a large
+    common offset of ``b`` would otherwise absorb :math:`Kx` in round-off) and the unit
+    :math:`u` the data scale :math:`s = \max(\|K\|_{\max}, |b_0 - b_1|)` (data scale 1 in
+    these units; every term at most 1 in modulus: no overflow near the float range). When
+    :math:`s` overflows (:math:`|b_0 - b_1|` beyond the float range) the unit is
+    :math:`\max(\|K\|_{\max}, |b_0 - b_1|)/2`, computed from the halves, and the data scale
+    2; when :math:`s = 0` the unit is 1 and the data scale :func:`data_scale`'s
+    :math:`\|b\|_{\max}` (or 1). Cost :math:`O(1)`."""
+    if len(k) == 1:
+        return (x, np.array([k[0]]), b0 * float(x[0]), data_scale(abs(k[0]), 0.0, abs(b0)),
+                b0, 1.0)
+    k00, k01, k10, k11 = k
+    t, u = float(x[0]), float(x[1])
+    kabs = max(abs(k00), abs(k01), abs(k10), abs(k11))
+    bmin = min(b0, b1)
+    scale = max(kabs, abs(b0 - b1))
+    if scale == 0.0:  # K = 0 and b0 = b1: g = 0
+        unit, dscale = 1.0, data_scale(0.0, 0.0, abs(b0))
+        c0 = c1 = 0.0
+    elif scale < math.inf:
+        unit, dscale = scale, 1.0
+        c0, c1 = (b0 - bmin) / unit, (b1 - bmin) / unit
+    else:
+        unit, dscale = max(0.5 * kabs, 0.5 * max(b0, b1) - 0.5 * bmin), 2.0
+        c0, c1 = ((0.5 * b0 - 0.5 * bmin) / unit) * 2.0, ((0.5 * b1 - 0.5 * bmin) / unit) * 2.0
+    g = np.array([(k00 / unit) * t + (k01 / unit) * u + c0,
+                  (k10 / unit) * t + (k11 / unit) * u + c1])
+    return (x, g, b0 * t + b1 * u, dscale, bmin, unit)

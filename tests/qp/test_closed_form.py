@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fairmt_opt import certify_simplex_qp, reference, solve_simplex_qp
-from fairmt_opt.qp._closed_form import closed_form_t2
+from fairmt_opt.qp._closed_form import closed_form_t2, lazy_fields
+from fairmt_opt.qp._result import _kernel_result
 
 SCALES = [1e-300, 1e-150, 1e-9, 1.0, 1e9, 1e150, 1e300]
 
@@ -84,15 +85,79 @@ def test_t2_known_answers(K: list, b: list | None, x: list) -> None:
 def test_t1_is_the_single_vertex(K: list, b: list | None) -> None:
     Ka = np.array(K)
     ba = None if b is None else np.array(b)
-    inputs = [(Ka, ba)]
-    if Ka[0, 0] < 1e308:  # near the float range the general path fails: see the xfail below
-        inputs.append((torch.tensor(Ka), None if ba is None else torch.tensor(ba)))
-    for Kin, bin_ in inputs:
+    expected = 0.5 * Ka[0, 0] + (0.0 if ba is None else ba[0])
+    # NumPy and torch alike, up to 1.7e308 (no overflow there on either path)
+    for Kin, bin_ in ((Ka, ba), (torch.tensor(Ka), None if ba is None else torch.tensor(ba))):
         res = solve_simplex_qp(Kin, bin_)
         assert res.success and res.nit == 0
         assert np.asarray(res.x).tolist() == [1.0]
-    expected = 0.5 * Ka[0, 0] + (0.0 if ba is None else ba[0])
-    assert solve_simplex_qp(Ka, ba).fun == pytest.approx(expected, rel=1e-15)
+        assert res.fun == pytest.approx(expected, rel=1e-15)
+        assert res.gap == 0.0 and res.kkt.max() == 0.0
+
+
+# ----------------------------------------------------------------------------- gap and KKT read
+#                                                                               on b - min b
+_K2 = np.array([[2.0, 0.5], [0.5, 1.0]])  # interior minimiser for the b below
+
+
+def _assert_matches_certificate(res: object, K: np.ndarray, b: np.ndarray) -> None:
+    cert = certify_simplex_qp(K, b, np.asarray(res.x))  # type: ignore[attr-defined]
+    assert res.gap == pytest.approx(cert.gap, rel=1e-9,  # type: ignore[attr-defined]
+                                    abs=1e-14 * cert.scale)
+    for name in ("primal", "dual", "complementarity"):
+        assert getattr(res.kkt, name) == pytest.approx(  # type: ignore[attr-defined]
+            getattr(cert.kkt, name), rel=1e-9, abs=1e-14), name
+    # f = lambda/2 + b'x/2: round-off relative to max |b| (a point where they cancel)
+    assert res.fun == pytest.approx(cert.fun, rel=1e-14,  # type: ignore[attr-defined]
+                                    abs=1e-15 * float(np.max(np.abs(b))))
+
+
+@pytest.mark.parametrize("s", [1e-300, 1.0, 1e300])
+@pytest.mark.parametrize("c", [0.0, 1e300, -1e300, 1e5, -1e5])
+def test_t2_gap_and_residuals_match_the_certificate(s: float, c: float) -> None:
+    # b = c + (small), c a huge common offset (1e300, or 1e5 times the scale): g = K x + b
+    # would absorb K x in round-off, and the gap of the exact point then read a rounding
+    # error of c
+    K = s * _K2
+    offset = c if abs(c) > 1e5 else c * s
+    b = s * np.array([0.1, -0.05]) + offset
+    for Kin, bin_ in ((K, b), (torch.tensor(K), torch.tensor(b))):
+        res = solve_simplex_qp(Kin, bin_)
+        assert "closed form" in res.message
+        x = np.asarray(res.x)
+        assert 0.0 < x[0] < 1.0  # interior
+        _assert_matches_certificate(res, K, b)
+        assert res.gap <= 1e-14 * s and res.kkt.max() <= 1e-14
+    # suboptimal points of the segment read through the same lazy fields: a gap > 0, the
+    # certificate's
+    k = K.ravel().tolist()
+    for t in (0.0, 0.2, 1.0):
+        x = np.array([t, 1.0 - t])
+        res = _kernel_result(x, 0, "test point", lazy_fields(k, float(b[0]), float(b[1]), x))
+        _assert_matches_certificate(res, K, b)
+        assert res.gap > 1e-3 * s and not certify_simplex_qp(K, b, x).ok
+
+
+@pytest.mark.parametrize(
+    ("K", "b"),
+    [([[1.0, 0.0], [0.0, 1.0]], [1e308, -1e308]),  # range of b beyond the float range
+     ([[1.7e308, 0.0], [0.0, 1.7e308]], [1.7e308, 0.0]),  # K x + b - min b overflows
+     ([[0.0, 0.0], [0.0, 0.0]], [1e300, 1e300]),  # f constant on the simplex
+     ([[3.0]], [1e300])],
+)
+def test_t1_t2_certificate_fields_near_the_float_range(K: list, b: list) -> None:
+    Ka, ba = np.array(K), np.array(b)
+    res = solve_simplex_qp(Ka, ba)
+    _assert_matches_certificate(res, Ka, ba)
+    assert res.gap <= 1e-14 * certify_simplex_qp(Ka, ba, res.x).scale
+    if Ka.shape[0] == 2:
+        # points where x^T (b - min b) is a float (at t = 1 for b = (1e308, -1e308) it is
+        # 2e308, and the result's f = lambda/2 + b'x/2 then reads inf)
+        for t in (0.0, 0.25, 0.5):
+            x = np.array([t, 1.0 - t])
+            pt = _kernel_result(x, 0, "test point",
+                                lazy_fields(Ka.ravel().tolist(), *ba.tolist(), x))
+            _assert_matches_certificate(pt, Ka, ba)
 
 
 @pytest.mark.parametrize("method", ["active_set", "pairwise"])
