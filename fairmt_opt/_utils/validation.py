@@ -15,6 +15,7 @@ from .array import is_torch, namespace
 
 __all__ = [
     "check_array",
+    "check_bool",
     "check_finite",
     "check_int",
     "check_positive",
@@ -124,6 +125,26 @@ def check_positive(value: Any, name: str, *, allow_zero: bool = False) -> float:
 def check_tol(tol: Any, name: str = "tol") -> float:
     """A tolerance: finite and >= 0."""
     return check_positive(tol, name, allow_zero=True)
+
+
+def check_bool(value: Any, name: str) -> bool:
+    """Return ``value`` as a Python bool: ``True``, ``False`` or a NumPy bool
+    (``np.True_``, ``np.False_``, what comparisons of NumPy scalars give). Integers (0 and 1
+    included), floats, strings, None and arrays raise ``ValueError`` naming ``name``: an
+    option written ``1`` or ``"False"`` is more likely a mistake than a choice.
+
+    >>> check_bool(np.True_, "symmetric")
+    True
+    >>> check_bool(1, "symmetric")
+    Traceback (most recent call last):
+    ...
+    ValueError: symmetric must be a bool, got 1
+    """
+    if type(value) is bool:
+        return value
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise ValueError(f"{name} must be a bool, got {value!r}")
 
 
 def check_int(value: Any, name: str, *, minimum: int = 0) -> int:

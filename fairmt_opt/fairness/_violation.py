@@ -15,7 +15,7 @@ from typing import Any, Literal
 import numpy as np
 
 from .._utils.array import Array, device_of, is_torch, namespace
-from .._utils.validation import check_positive, check_real
+from .._utils.validation import check_bool, check_positive, check_real
 from ._moments import moment_scores
 from ._stats import SoftStats, _Sums, soft_stats
 from ._tasks import Task
@@ -442,10 +442,8 @@ def violation_from_stats(
     _check_stats(task, stats)
     if group_reduction not in ("mean", "max"):
         raise ValueError(f"group_reduction must be 'mean' or 'max', got {group_reduction!r}")
-    if not isinstance(symmetric, bool):
-        raise ValueError(f"symmetric must be a bool, got {symmetric!r}")
-    if not isinstance(include_fpr, bool):
-        raise ValueError(f"include_fpr must be a bool, got {include_fpr!r}")
+    symmetric = check_bool(symmetric, "symmetric")
+    include_fpr = check_bool(include_fpr, "include_fpr")
     if scale is not None and not isinstance(scale, RunningScale):
         scale = check_positive(scale, "scale")
     _check_score(regression_score)

@@ -18,7 +18,7 @@ from typing import Any, Literal, cast, get_args
 import numpy as np
 
 from .._utils.array import from_numpy, is_torch, to_numpy
-from .._utils.validation import check_array, check_int, check_same_device, check_tol
+from .._utils.validation import check_array, check_bool, check_int, check_same_device, check_tol
 from ..certificates._qp import (
     FULL_CHECK_T,
     _eps,
@@ -510,9 +510,7 @@ def solve_simplex_qp(
     ValueError: K must be symmetric (max |K - K^T| = 9.54e-07, more than 1e-08 of max |K| = 2)
     """
     if type(check_input) is not bool:  # a NumPy bool is a bool here (an int is not)
-        if not isinstance(check_input, np.bool_):
-            raise ValueError(f"check_input must be a bool, got {check_input!r}")
-        check_input = bool(check_input)
+        check_input = check_bool(check_input, "check_input")
     if method == "active_set":  # the fast paths; anything they do not take goes on below
         plain = tol is None and max_iter is None and warm_start is None
         if type(K) is np.ndarray:

@@ -24,7 +24,7 @@ from typing import Any, Literal
 import torch
 
 from .._utils.array import namespace
-from .._utils.validation import check_positive
+from .._utils.validation import check_bool, check_positive
 from ..fairness import RunningScale, Task
 from ..fairness._stats import (
     class_indicator,
@@ -123,10 +123,8 @@ class FairnessConstraint:
         if regression_score not in ("mae", "mse", "ccc"):
             raise ValueError(f"regression_score must be one of 'mae', 'mse', 'ccc', "
                              f"got {regression_score!r}")
-        for name, val in (("symmetric", symmetric), ("include_fpr", include_fpr)):
-            if not isinstance(val, bool):
-                raise ValueError(f"{name} must be a bool, got {val!r}")
-        self.symmetric, self.include_fpr = symmetric, include_fpr
+        self.symmetric = check_bool(symmetric, "symmetric")
+        self.include_fpr = check_bool(include_fpr, "include_fpr")
         self.group_reduction, self.regression_score = group_reduction, regression_score
         self.running: RunningScale | None = None
         self.fixed_scale: float | None = None
