@@ -59,7 +59,7 @@ from typing import Any
 
 import numpy as np
 
-from .certificates._qp import _data_scale
+from .certificates._qp import _data_scale, pow2_exponent
 
 try:  # the error is cvxpy's own SolverError, so code that catches that keeps working
     from cvxpy.error import SolverError as _SolverError
@@ -77,7 +77,6 @@ __all__ = [
     "solve_simplex_qp",
 ]
 
-_BIG = 2.0**960  # data above this is divided by an exact power of two first
 _OK = ("optimal", "optimal_inaccurate")
 
 
@@ -183,18 +182,13 @@ def _as_qp(K: Any, b: Any, T: int | None = None) -> tuple[np.ndarray, np.ndarray
     return K, bb
 
 
-def _pow2_exponent(big: float) -> int:
-    """``e`` with ``big * 2**-e`` below :data:`_BIG` (0 when ``big`` is already)."""
-    return math.frexp(big)[1] if big > _BIG else 0
-
-
 class _ScaledQP:
     r"""The QP at unit scale: ``K_s = K / S``, ``b_s = (b - \min b) / S`` with
     ``S = 2^e s``, ``s`` the certificate's data scale of the data divided by ``2^e``;
     :meth:`value` maps the objective back to the caller's units."""
 
     def __init__(self, K: np.ndarray, b: np.ndarray) -> None:
-        self.e = _pow2_exponent(max(float(np.max(np.abs(K))), float(np.max(np.abs(b)))))
+        self.e = pow2_exponent(max(float(np.max(np.abs(K))), float(np.max(np.abs(b)))))
         K2, b2 = (np.ldexp(K, -self.e), np.ldexp(b, -self.e)) if self.e else (K, b)
         self.s = _data_scale(K2, b2)
         self.bmin = float(b2.min())
@@ -214,7 +208,7 @@ class _ScaledAggregation:
     the scaled problem back (:math:`\max\psi + \sigma\,\cdot`)."""
 
     def __init__(self, psi: np.ndarray, mu: float) -> None:
-        self.e = _pow2_exponent(max(float(np.max(np.abs(psi))), mu))
+        self.e = pow2_exponent(max(float(np.max(np.abs(psi))), mu))
         p2 = np.ldexp(psi, -self.e) if self.e else psi
         mu2 = math.ldexp(mu, -self.e)
         self.pmax = float(p2.max())

@@ -414,7 +414,7 @@ def certify_simplex_qp(
     kabs = float(np.max(np.abs(Kn)))
     bmin, bmax = (float(bn.min()), float(bn.max())) if T else (0.0, 0.0)
     big = max(kabs, 0.5 * bmax - 0.5 * bmin)
-    k = -math.frexp(big)[1] if _LARGE < big < math.inf else 0
+    k = -pow2_exponent(big)
     if k:
         Kn, bn, bmin = np.ldexp(Kn, k), np.ldexp(bn, k), math.ldexp(bmin, k)
     scale = _data_scale(Kn, bn)
@@ -434,3 +434,16 @@ def certify_simplex_qp(
 _LARGE = 2.0**960
 
 
+def pow2_exponent(big: float) -> int:
+    r"""The exponent :math:`e` of the exact power-of-two division applied to data of size
+    ``big`` (a float :math:`\ge 0`) above :math:`2^{960}`: ``math.frexp(big)[1]``, so that
+    :math:`\mathrm{big}/2^e \in [\tfrac12, 1)`, when :math:`2^{960} < \mathrm{big} < \infty`,
+    and 0 otherwise (no division; also for inf and NaN). Dividing by :math:`2^e` is exact
+    (barring underflow of entries below :math:`2^{e - 1074}`) and leaves room for sums and
+    products of a few entries without overflow. Shared by the certificate and the reference
+    solvers.
+
+    >>> pow2_exponent(1e288), pow2_exponent(1e300), pow2_exponent(float("inf"))
+    (0, 997, 0)
+    """
+    return math.frexp(big)[1] if _LARGE < big < math.inf else 0
