@@ -22,6 +22,7 @@ import numpy as np
 from .._utils.array import Array, to_numpy
 from .._utils.validation import check_array, check_positive, check_same_device, check_tol
 from ..simplex._objective import _gap, _value, check_present, default_rtol, underflow_floor
+from ._qp import pow2_exponent
 
 __all__ = ["AggregationCertificate", "certify_aggregation", "default_rtol", "underflow_floor"]
 
@@ -180,7 +181,7 @@ def certify_aggregation(
         p = np.where(m, p, 0.0)
         absent = float(np.max(np.abs(x[~m]), initial=0.0))
     big = max(float(np.max(np.abs(pp), initial=0.0)), mu_f)
-    k = -math.frexp(big)[1] if big > _LARGE else 0  # huge data: centring would overflow
+    k = -pow2_exponent(big)  # huge data: centring would overflow
     pk = np.ldexp(p, k) if k else p
     mu_k = math.ldexp(mu_f, k)
     gap_k = float(_gap(np, pk, x, mu_k, m))
@@ -197,9 +198,6 @@ def certify_aggregation(
     with np.errstate(over="ignore"):  # back in the units of psi: may overflow to inf
         gap, obj, scale = (float(np.ldexp(v, -k)) for v in (gap_k, obj_k, scale_k))
     return AggregationCertificate(gap, sum_res, neg, obj, obj + gap, scale, rtol_f, ok, absent)
-
-
-_LARGE = 2.0**960
 
 
 def _eps_of(x: Any) -> float:
