@@ -42,6 +42,7 @@ from ._evidence import (
     record_group_rates,
     sample_metrics,
 )
+from ._groups import group_rate_rows
 from ._pareto import hypervolume, leaders, pareto_front, reference_point
 from ._training import (
     FAIRNESS_METRIC,
@@ -53,8 +54,8 @@ from ._training import (
     train_method,
 )
 
-__all__ = ["FRONTIER_COLUMNS", "FRONTIER_METHODS", "HV_COLUMNS", "LIFT_COLUMNS", "point_label",
-           "penalty_method", "run_frontier"]
+__all__ = ["FRONTIER_COLUMNS", "FRONTIER_METHODS", "HV_COLUMNS", "LIFT_COLUMNS",
+           "REFERENCE_COLUMNS", "point_label", "penalty_method", "run_frontier"]
 
 CONSTRAINED = ("fairmt", "symmetric", "fairmt_none", "mean")
 FRONTIER_METHODS = (*CONSTRAINED, "ls_penalty", "fairlearn")
@@ -67,6 +68,9 @@ LIFT_COLUMNS = ("eps", "task", "rate", "best_group", "worst_group",
                 "fairmt_worst_delta", "fairmt_worst_low", "fairmt_worst_high",
                 "symmetric_best_delta", "symmetric_best_low", "symmetric_best_high",
                 "best_kept", "worst_lifted", "symmetric_lowered_best")
+#: the columns of ``references.csv``: every fairlearn reference on every detection task
+REFERENCE_COLUMNS = ("method", "knob", "value", "task", "fairness", "utility", "fit_time_s",
+                     "skipped")
 EVAL_MU = 0.1
 #: the reference of the per-group verdicts: unconstrained linear scalarisation (λ = 0)
 LIFT_REFERENCE = "ls_penalty[lambda=0]"
@@ -167,23 +171,40 @@ def _train_points(config: StudyConfig, w: StudyWriter, ds: MTLDataset, methods: 
 
 
 def _reference_points(config: StudyConfig, w: StudyWriter, ds: MTLDataset,
-                      bounds: Sequence[float]) -> list[dict[str, Any]]:
+                      bounds: Sequence[float]) -> tuple[list[dict[str, Any]],
+                                                        list[dict[str, Any]]]:
+    """Fit the fairlearn references; record their results, fit times and per-group rates
+    (``groups.csv``, seed 0) and write ``references.csv`` (:data:`REFERENCE_COLUMNS`: every
+    reference on every detection task, ``skipped`` the reason one could not be fitted).
+    Returns the rows of ``frontier.csv`` and the rows of ``references.csv``."""
     from ._reductions import run_references
 
-    rows = []
+    rows, table = [], []
     pts = run_references(ds, bounds=bounds, seed=0, eg_max_iter=10 if config.quick else 50)
+    te = ds.split("test")
+    index = {t.name: i for i, t in enumerate(ds.tasks)}
+    fk, uk = FAIRNESS_METRIC["detection"], UTILITY_METRIC["detection"]
     for p in pts:
-        fk, uk = FAIRNESS_METRIC["detection"], UTILITY_METRIC["detection"]
-        name = p.method if p.knob == "-" else f"{p.method}[{p.knob}={p.value:g}]"
+        table.append({"method": p.method, "knob": p.knob, "value": p.value, "task": p.task,
+                      "fairness": p.metrics.get(fk, "-"), "utility": p.metrics.get(uk, "-"),
+                      "fit_time_s": p.seconds, "skipped": p.skipped or "-"})
+        if p.skipped:
+            continue
+        name = p.label
         for k, v in p.metrics.items():
             w.result(name, 0, "test", p.task, k, v)
         w.timing(name, 0, p.task, "fit_time_s", p.seconds)
+        t = index[p.task]
+        for g, metric, value, count in group_rate_rows(ds.tasks[t], p.outputs, te.targets[t],
+                                                       te.mask[:, t], te.groups, ds.n_groups):
+            w.group(name, 0, "test", p.task, ds.group_names[g], metric, value, count)
         if fk in p.metrics and uk in p.metrics:
             rows.append({"method": p.method, "knob": p.knob, "value": p.value, "seed": 0,
                          "task": p.task, "fairness_metric": fk, "fairness": p.metrics[fk],
                          "utility_metric": uk, "utility": p.metrics[uk], "phi": "-",
                          "seconds": p.seconds})
-    return rows
+    w.write_csv("references.csv", REFERENCE_COLUMNS, table)
+    return rows, table
 
 
 def _mean_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -335,13 +356,21 @@ def _report(w: StudyWriter, ds: MTLDataset, means: list[dict[str, Any]],
               + markdown_table(["task", "method", "HV (front of means)", "HV per seed",
                                 "front / points", "reference (fairness, utility)"], table))
     if refs:
-        rt = [[r["method"], r["value"], r["task"], f"{r['fairness']:.4f}",
-               f"{r['utility']:.4f}", f"{r['seconds']:.2f}"] for r in refs]
+        rt = [[r["method"], r["value"], r["task"],
+               "—" if r["skipped"] != "-" else f"{r['fairness']:.4f}",
+               "—" if r["skipped"] != "-" else f"{r['utility']:.4f}",
+               f"{r['fit_time_s']:.2f}",
+               "fitted" if r["skipped"] == "-" else f"skipped: {r['skipped']}"]
+              for r in refs]
+        skipped = [r for r in refs if r["skipped"] != "-"]
         w.section("## fairlearn references (one logistic regression per detection task)\n\n"
-                  "Fit time: wall-clock seconds of the fit on the training split (also in "
-                  "`timings.csv`, `fit_time_s`).\n\n"
-                  + markdown_table(["method", "bound", "task", "EO", "accuracy", "fit time (s)"],
-                                   rt))
+                  "Fit time: wall-clock seconds of the fit on the training split and the test "
+                  "prediction (also in `timings.csv`, `fit_time_s`). A reference that could "
+                  "not be fitted on a task is skipped there, with the reason (also in "
+                  f"`references.csv`, column `skipped`): {len(skipped)} of {len(refs)} "
+                  "skipped.\n\n"
+                  + markdown_table(["method", "bound", "task", "EO", "accuracy", "fit time (s)",
+                                    "status"], rt))
     return (f"Fronts on {ds.name}, test split (fairness metric lower is fairer; the "
             "leaders are the methods with the highest utility at fairness ≤ the level):\n\n"
             + "\n".join(lines))
@@ -436,9 +465,10 @@ def run_frontier(config: StudyConfig) -> StudyResult:
     w = StudyWriter(config, {"settings": settings.as_dict(), "grid": grid,
                              "eval_mu": EVAL_MU, "dataset": repr(ds), "dataset_info": ds.info})
     rows, outputs = _train_points(config, w, ds, methods, grid)
-    refs = []
+    refs: list[dict[str, Any]] = []
+    ref_table: list[dict[str, Any]] = []
     if "fairlearn" in methods and any(t.kind == "detection" for t in ds.tasks):
-        refs = _reference_points(config, w, ds, grid["bound"])
+        refs, ref_table = _reference_points(config, w, ds, grid["bound"])
     means = _mean_rows(rows + refs)
     _mark_fronts(means)
     for r in rows + refs:
@@ -447,8 +477,7 @@ def run_frontier(config: StudyConfig) -> StudyResult:
     _write_csv(w.out / "frontier.csv", FRONTIER_COLUMNS, rows + refs + means)
     _write_csv(w.out / "hypervolume.csv", HV_COLUMNS, hv)
     _figure(w, ds, means)
-    summary = _report(w, ds, means, hv, [r for r in means if r["method"] not in
-                                         (*CONSTRAINED, "ls_penalty")])
+    summary = _report(w, ds, means, hv, ref_table)
     summary += "\n\n" + _lift_only(config, w, ds, outputs, grid["eps"])
     w.section("## Files of this study\n\n`frontier.csv`: every point (per seed, and its seed "
               "mean with `seed = mean`, where `pareto` marks the method's own front and "
@@ -456,6 +485,8 @@ def run_frontier(config: StudyConfig) -> StudyResult:
               "hypervolume of every method's front per task and for the aggregate `all` "
               "(Φ against the mean utility), with its reference point; `groups.csv`: every "
               "group's rates at every point and seed (method `method[knob=value]`); "
-              "`lift_only.csv`: the per-group verdicts at every ε.\n")
+              "`lift_only.csv`: the per-group verdicts at every ε; `references.csv`: every "
+              "fairlearn reference on every detection task, with the reason (`skipped`) "
+              "where one could not be fitted.\n")
     res = w.finish(f"Study: fairness–utility fronts on {ds.name}", summary)
     return dataclasses.replace(res, files=(*res.files, "frontier.csv", "hypervolume.csv"))

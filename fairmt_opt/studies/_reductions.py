@@ -15,6 +15,11 @@ accuracy as the studies):
 
 The randomised classifiers (both reductions and the threshold optimiser) predict with a fixed
 ``random_state`` so that two runs give the same predictions.
+
+A reference that cannot be fitted on a task (fairlearn or scikit-learn raises, e.g.
+``ThresholdOptimizer``'s "Degenerate labels for sensitive feature value 0" when a group has no
+labelled positive in the training rows, or a task with one class only) is not dropped: its
+:class:`ReferencePoint` has no metrics and ``skipped`` holds the reason.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -39,7 +44,13 @@ REFERENCES: dict[str, str] = {"logreg": "-", "eg_eo": "bound", "eg_dp": "bound",
 
 @dataclass(frozen=True)
 class ReferencePoint:
-    """One fitted reference model on one detection task, evaluated on the test split."""
+    r"""One fitted reference model on one detection task, evaluated on the test split.
+
+    ``outputs`` are its hard test predictions as logits :math:`\pm 1` (one per test row, the
+    input of :func:`fairmt_opt.fairness.evaluate_task` and of the per-group rates);
+    ``skipped`` is empty for a fitted model, else the reason it could not be fitted (then
+    ``metrics`` is empty and ``outputs`` is ``None``).
+    """
 
     method: str
     knob: str
@@ -47,6 +58,19 @@ class ReferencePoint:
     task: str
     metrics: dict[str, float]
     seconds: float
+    outputs: np.ndarray | None = field(default=None, repr=False, compare=False)
+    skipped: str = ""
+
+    @property
+    def label(self) -> str:
+        """``method`` or ``method[knob=value]`` (the label in the studies' files).
+
+        Examples
+        --------
+        >>> ReferencePoint("eg_eo", "bound", 0.05, "y", {}, 0.0).label
+        'eg_eo[bound=0.05]'
+        """
+        return self.method if self.knob == "-" else f"{self.method}[{self.knob}={self.value:g}]"
 
 
 def _logreg(max_iter: int) -> Any:
@@ -85,8 +109,10 @@ def run_references(ds: MTLDataset, *, bounds: Sequence[float], seed: int = 0,
     -------
     list of ReferencePoint
         The test metrics of :func:`fairmt_opt.fairness.evaluate_task` (hard predictions
-        passed as logits :math:`\pm 1`, so ``ks`` is not meaningful and is left out) and the
-        wall-clock seconds of the fit.
+        passed as logits :math:`\pm 1`, so ``ks`` is not meaningful and is left out), those
+        predictions (``outputs``) and the wall-clock seconds of the fit and the test
+        prediction; one point per method, bound and task, the references that could not be
+        fitted on a task included with the reason in ``skipped``.
 
     Raises
     ------
@@ -115,47 +141,56 @@ def run_references(ds: MTLDataset, *, bounds: Sequence[float], seed: int = 0,
 
     tr, te = ds.train, ds.test
     out: list[ReferencePoint] = []
+    Xt = te.X.astype(np.float64)
     for t in detect:
         task = ds.tasks[t]
         m = tr.mask[:, t]
         X, y, g = tr.X[m].astype(np.float64), tr.targets[t][m], tr.groups[m]
-        Xt = te.X.astype(np.float64)
 
-        def point(method: str, knob: str, value: float | str, pred: np.ndarray,
-                  seconds: float, task: Any = task, t: int = t) -> ReferencePoint:
-            rep = evaluate_task(task, np.where(np.asarray(pred) == 1, 1.0, -1.0),
-                                te.targets[t], te.mask[:, t], te.groups, ds.n_groups)
+        def point(method: str, knob: str, value: float | str, fit: Any,
+                  task: Any = task, t: int = t) -> ReferencePoint:
+            """Fit and evaluate one reference (``fit()`` returns the test predictions); a
+            failure of the fit or the prediction is recorded as skipped."""
+            t0 = time.perf_counter()
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # convergence chatter of the inner fits
+                    pred = np.asarray(fit())
+            except Exception as exc:  # any failure of the outside library
+                reason = f"{type(exc).__name__}: {exc}".strip().replace("\n", " ")
+                return ReferencePoint(method, knob, value, task.name, {},
+                                      time.perf_counter() - t0, None, reason)
+            seconds = time.perf_counter() - t0
+            z = np.where(pred == 1, 1.0, -1.0)
+            rep = evaluate_task(task, z, te.targets[t], te.mask[:, t], te.groups, ds.n_groups,
+                                output="logits")
             metrics = {k: float(v) for k, v in rep.items()
                        if k != "ks" and k not in rep.undefined}
-            return ReferencePoint(method, knob, value, task.name, metrics, seconds)
+            return ReferencePoint(method, knob, value, task.name, metrics, seconds, z)
 
         for method in methods:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # convergence chatter of the inner fits
-                if method == "logreg":
-                    t0 = time.perf_counter()
-                    lr = _logreg(1000).fit(X, y)
-                    out.append(point(method, "-", "-", lr.predict(Xt),
-                                     time.perf_counter() - t0))
-                elif method in ("eg_eo", "eg_dp"):
-                    moment = EqualizedOdds if method == "eg_eo" else DemographicParity
-                    for b in bounds:
-                        t0 = time.perf_counter()
+            if method == "logreg":
+                out.append(point(method, "-", "-",
+                                 lambda X=X, y=y: _logreg(1000).fit(X, y).predict(Xt)))
+            elif method in ("eg_eo", "eg_dp"):
+                moment = EqualizedOdds if method == "eg_eo" else DemographicParity
+                for b in bounds:
+                    def fit_eg(b: float = b, moment: Any = moment, X: Any = X, y: Any = y,
+                               g: Any = g) -> Any:
                         eg = ExponentiatedGradient(_logreg(200),
                                                    constraints=moment(difference_bound=b),
                                                    max_iter=eg_max_iter)
                         eg.fit(X, y, sensitive_features=g)
-                        seconds = time.perf_counter() - t0
-                        out.append(point(method, "bound", b, eg.predict(Xt, random_state=seed),
-                                         seconds))
-                else:
-                    t0 = time.perf_counter()
-                    cons = "equalized_odds" if method == "threshold_eo" else "demographic_parity"
+                        return eg.predict(Xt, random_state=seed)
+                    out.append(point(method, "bound", b, fit_eg))
+            else:
+                cons = "equalized_odds" if method == "threshold_eo" else "demographic_parity"
+
+                def fit_to(cons: str = cons, X: Any = X, y: Any = y, g: Any = g) -> Any:
                     to = ThresholdOptimizer(estimator=_logreg(1000), constraints=cons,
                                             objective="accuracy_score",
                                             predict_method="predict_proba")
                     to.fit(X, y, sensitive_features=g)
-                    seconds = time.perf_counter() - t0
-                    out.append(point(method, "-", "-", to.predict(
-                        Xt, sensitive_features=te.groups, random_state=seed), seconds))
+                    return to.predict(Xt, sensitive_features=te.groups, random_state=seed)
+                out.append(point(method, "-", "-", fit_to))
     return out

@@ -60,9 +60,14 @@ def test_files_and_columns(runs: tuple[pathlib.Path, pathlib.Path]) -> None:
     # the fairlearn references with the time each fit took
     refs = report.split("## fairlearn references", 1)[1].split("\n## ", 1)[0]
     assert "fit time (s)" in refs
+    assert "0 of 5 skipped" in refs and "| status |" in refs
     for line in refs.splitlines():
         if line.startswith(("| eg_eo", "| eg_dp", "| logreg", "| threshold")):
-            assert float(line.rstrip(" |").rsplit("|", 1)[1]) > 0, line
+            cells = [c.strip() for c in line.strip(" |").split("|")]
+            assert float(cells[5]) > 0 and cells[6] == "fitted", line
+    _, table = read(a / "references.csv")
+    assert [(r["method"], r["skipped"]) for r in table] == [
+        (m, "-") for m in ("logreg", "eg_eo", "eg_dp", "threshold_eo", "threshold_dp")]
 
 
 def test_fronts_and_hypervolumes_agree_with_the_points(
@@ -99,8 +104,14 @@ def test_fixed_penalty_keeps_lambda(runs: tuple[pathlib.Path, pathlib.Path]) -> 
 
 def test_determinism(runs: tuple[pathlib.Path, pathlib.Path]) -> None:
     a, b = runs
-    for name in ("frontier.csv", "hypervolume.csv", "results.csv"):
+    for name in ("frontier.csv", "hypervolume.csv", "results.csv", "groups.csv",
+                 "lift_only.csv"):
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
+    # the references too, but for their wall-clock fit times
+    ra, rb = (read(x / "references.csv")[1] for x in runs)
+    for r in ra + rb:
+        assert float(r.pop("fit_time_s")) > 0
+    assert ra == rb
 
 
 def test_unknown_method(tmp_path: pathlib.Path) -> None:
@@ -115,7 +126,19 @@ def test_group_rates_of_every_point(runs: tuple[pathlib.Path, pathlib.Path]) -> 
     _, rows = read(a / "frontier.csv")
     points = {f"{r['method']}[{r['knob']}={float(r['value']):g}]" for r in rows
               if r["knob"] in ("eps", "lambda")}
-    assert {g["method"] for g in groups} == points
+    references = {"logreg", "eg_eo[bound=0.05]", "eg_dp[bound=0.05]", "threshold_eo",
+                  "threshold_dp"}
+    assert {g["method"] for g in groups} == points | references
+    _, res = read(a / "results.csv")
+    for label in references:  # the detection task only; the group accuracies make up the
+        sel = [g for g in groups if g["method"] == label]  # reference's test accuracy
+        assert {g["task"] for g in sel} == {"income"}
+        assert {(g["group"], g["metric"]) for g in sel} == {
+            (grp, m) for grp in ("Female", "Male") for m in ("tpr", "fpr", "accuracy")}
+        acc = [(float(g["value"]), int(g["count"])) for g in sel if g["metric"] == "accuracy"]
+        total = next(float(r["value"]) for r in res if r["method"] == label
+                     and r["task"] == "income" and r["metric"] == "accuracy")
+        assert sum(v * c for v, c in acc) / sum(c for _, c in acc) == pytest.approx(total)
     for label in points:
         sel = [g for g in groups if g["method"] == label]
         # every task, both groups (sex) and the headline rate of each kind
