@@ -15,7 +15,10 @@ Prints markdown tables of times and ratios:
    ``epsilon`` and ``max_iters``) and LibMTL's min-norm solver (``MGDA._find_min_norm_element``
    on the factor ``R`` of ``K = R R^T``, in float32, its dtype), at T = 2 ... 1000 on
    well-conditioned, ill-conditioned and rank-deficient Gramians: times, ratios and the relative
-   objective error against the best objective any of them found.
+   objective error against the best objective any of them found;
+5. the small-T part of 4 timed on its own (``--tables small``, not in the default set):
+   fairmt (NumPy, torch), daqp and TorchJD's MGDA interleaved round by round on the same
+   instances, best of many short rounds, so that a busy machine affects every solver alike.
 
 BLAS is pinned to one thread (set before NumPy is imported): daqp is single-threaded, and for
 these sizes threads only add overhead. Run ``python benchmarks/bench_qp.py [--quick]``.
@@ -457,14 +460,86 @@ def libs_table(Ts: list[int], n_inst: int, repeat: int, budget: float, cvx_max: 
         print(f"- {line}")
 
 
+def small_table(Ts: list[int], n_inst: int, rounds: int, round_s: float) -> None:
+    """Table 5 (``--tables small``): the small-T MGDA solves of table 4 timed alone, interleaved.
+
+    For each instance (the first ``n_inst`` instances of table 4, same seeds), ``rounds`` rounds;
+    in each round every solver (fairmt with NumPy and with torch input, daqp, TorchJD's
+    ``MGDAWeighting``) makes as many calls as fit in about ``round_s`` seconds (calibrated once,
+    at least one), one solver after the other, so that all of them see the same load; each
+    solver's figure is its best mean time per call over the rounds. Ratios are per instance
+    (both sides from the same rounds), then the median and range over the instances.
+    """
+    import torch
+    from torchjd.aggregation import MGDAWeighting
+
+    torch.set_num_threads(1)
+    tjd = MGDAWeighting()
+    print(f"\n### Small T, interleaved: best of {rounds} rounds of about {round_s * 1e3:.1f} ms "
+          f"per solver, {n_inst} instance(s) per row\n")
+    print("| T | K | fairmt (NumPy) | fairmt (torch) | daqp | TorchJD MGDA | fairmt / daqp | "
+          "fairmt torch / daqp | TorchJD / fairmt |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for T in Ts:
+        for kind in LIB_KINDS:
+            rng = np.random.default_rng(100 * T + len(kind))  # the seeds of table 4
+            dq = Daqp(T)
+            best: dict[str, list[float]] = {n: [] for n in ("ours", "torch", "daqp", "tjd")}
+            for _ in range(n_inst):
+                R = make_factor(rng, T, kind)
+                K = R @ R.T
+                K = 0.5 * (K + K.T)
+                b = np.zeros(T)
+                Kt = torch.from_numpy(K.copy())
+
+                def tjd_call(Kt: Any = Kt) -> Any:
+                    with torch.no_grad():
+                        return tjd(Kt)
+
+                fns: dict[str, Callable[[], Any]] = {
+                    "ours": lambda K=K: solve_simplex_qp(K),
+                    "torch": lambda Kt=Kt: solve_simplex_qp(Kt),
+                    "daqp": lambda K=K, b=b, dq=dq: dq.solve(K, b),
+                    "tjd": tjd_call,
+                }
+                number = {}
+                for n, fn in fns.items():  # calibrate: calls per round
+                    one = best_time(fn, 3, 1)
+                    number[n] = max(1, int(round_s / max(one, 1e-7)))
+                t = dict.fromkeys(fns, float("inf"))
+                for _ in range(rounds):
+                    for n, fn in fns.items():
+                        t[n] = min(t[n], best_time(fn, 1, number[n]))
+                for n in fns:
+                    best[n].append(t[n])
+
+            def cell(a: str, c: str, best: dict[str, list[float]] = best) -> str:
+                r = [x / y for x, y in zip(best[a], best[c])]
+                med = statistics.median(r)
+                return (f"{med:.2f}×" if len(r) == 1
+                        else f"{med:.2f}× ({min(r):.2f}–{max(r):.2f})")
+
+            meds = [statistics.median(best[n]) for n in ("ours", "torch", "daqp", "tjd")]
+            times = [f"{m * 1e6:.1f} µs" if m < 1e-4 else fmt_us(m) for m in meds]
+            print(f"| {T} | {kind} | " + " | ".join(times) + f" | {cell('ours', 'daqp')} | "
+                  f"{cell('torch', 'daqp')} | {cell('tjd', 'ours')} |", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="few instances and repeats")
     ap.add_argument("--T", type=int, nargs="+", default=[10, 40, 100], help="problem sizes")
     ap.add_argument("--tables", nargs="+", default=["cold", "warm", "fw", "libs"],
-                    choices=["cold", "warm", "fw", "libs"], help="which tables to print")
+                    choices=["cold", "warm", "fw", "libs", "small"],
+                    help="which tables to print (small: not in the default set)")
     ap.add_argument("--libs-T", type=int, nargs="+", default=[2, 5, 10, 40, 100, 300, 1000],
                     help="problem sizes of the table against the other libraries")
+    ap.add_argument("--small-T", type=int, nargs="+", default=[2, 5, 10, 40, 100],
+                    help="problem sizes of the small-T table")
+    ap.add_argument("--small-rounds", type=int, default=200,
+                    help="rounds of the small-T table (best of them is kept)")
+    ap.add_argument("--small-inst", type=int, default=None,
+                    help="instances per row of the small-T table (default 1 with --quick, else 3)")
     args = ap.parse_args()
     Ts = args.T
     if args.quick:
@@ -490,6 +565,11 @@ def main() -> None:
             libs_table(args.libs_T, 1, 2, 0.02, big, 40)
         else:  # many short rounds: the best of them is the least disturbed by other load
             libs_table(args.libs_T, 3, 20, 0.2, big, 1000)
+    if "small" in args.tables:
+        n_small = args.small_inst if args.small_inst is not None else (1 if args.quick else 3)
+        if n_small < 1 or args.small_rounds < 1:
+            ap.error("--small-inst and --small-rounds must be at least 1")
+        small_table(args.small_T, n_small, args.small_rounds, 1e-3)
     if hasattr(os, "getloadavg"):
         print(f"\nload average at the end: {os.getloadavg()}")
 
