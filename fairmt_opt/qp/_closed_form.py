@@ -4,6 +4,7 @@ for one or two tasks), with the result fields of the general solver."""
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -52,9 +53,9 @@ def small_result(K: np.ndarray, b: np.ndarray | None, like: Any,
     r"""The ``active_set`` result for a float64 ``K`` of size ``T <= 2`` (``b`` float64 or
     None), checked when ``check`` (:func:`check_symmetric_psd_small` with float64's tolerance):
     the closed form, with the lazy certificate fields of the general solver
-    (:func:`lazy_fields`: the gap and the residuals read on :math:`b - \min_t b_t`); ``x``
-    like ``like`` (NumPy when None). None when an entry is not finite (or a sum of entries
-    overflows): the general path then words the error."""
+    (:func:`lazy_fields`, run on first access: the gap and the residuals read on
+    :math:`b - \min_t b_t`); ``x`` like ``like`` (NumPy when None). None when an entry is
+    not finite (or a sum of entries overflows): the general path then words the error."""
     k = K.ravel().tolist()
     if b is None:
         b0 = b1 = 0.0
@@ -68,7 +69,7 @@ def small_result(K: np.ndarray, b: np.ndarray | None, like: Any,
     if len(k) == 1:
         x = np.ones(1)
         return _kernel_result(x if like is None else from_numpy(x, like), 0, "optimal (T = 1)",
-                              lazy_fields(k, b0, b0, x))
+                              partial(lazy_fields, k, b0, b0, x))
     k00, k01, k10, k11 = k
     kabs = max(abs(k00), abs(k01), abs(k10), abs(k11))
     scale = max(kabs, abs(b0 - b1))
@@ -83,7 +84,7 @@ def small_result(K: np.ndarray, b: np.ndarray | None, like: Any,
         message = "optimal (f is constant on the simplex)"
     x = np.array([t, 1.0 - t])
     return _kernel_result(x if like is None else from_numpy(x, like), 0, message,
-                          lazy_fields(k, b0, b1, x))
+                          partial(lazy_fields, k, b0, b1, x))
 
 
 def lazy_fields(k: list[float], b0: float, b1: float, x: np.ndarray) -> Lazy:

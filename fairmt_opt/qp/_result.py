@@ -3,6 +3,7 @@ first access) and the fast constructor of the kernel's optimal results."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,10 @@ __all__ = ["SimplexQPResult"]
 #: ``scale`` the data scale in the units of ``g`` (:func:`~fairmt_opt.certificates.data_scale`)
 Lazy = (tuple[np.ndarray, np.ndarray, float, float]
         | tuple[np.ndarray, np.ndarray, float, float, float, float])
+#: what a result stores until a certificate field is first read: the fields themselves, or a
+#: function of no argument that computes them then (the closed form of ``T <= 2`` defers even
+#: its gradient: a training loop that reads only ``x`` does not pay for it)
+LazySource = Lazy | Callable[[], Lazy]
 
 
 def _fmt(v: Any) -> str:
@@ -80,7 +85,7 @@ class SimplexQPResult:
     _gap: Any
     _kkt: KKTResiduals | None
     _active_set: Any
-    _lazy: Lazy | None
+    _lazy: LazySource | None
 
     def __init__(
         self,
@@ -95,7 +100,7 @@ class SimplexQPResult:
         gap: Any = None,
         kkt: KKTResiduals | None = None,
         active_set: Any = None,
-        lazy: Lazy | None = None,
+        lazy: LazySource | None = None,
     ) -> None:
         for name, value in (
             ("x", x), ("nit", nit), ("status", status), ("success", success),
@@ -106,8 +111,9 @@ class SimplexQPResult:
             object.__setattr__(self, name, value)
 
     def _evaluate(self) -> None:
-        assert self._lazy is not None
-        lazy = self._lazy
+        source = self._lazy
+        assert source is not None
+        lazy = source() if callable(source) else source
         xn, g, bx, scale = lazy[:4]
         gap, lam, res = _residuals(xn, g, scale)  # the certificate's reading of g
         if len(lazy) == 6:
@@ -177,7 +183,7 @@ _set_x, _set_nit, _set_status, _set_success, _set_message, _set_method, _set_laz
 )
 
 
-def _kernel_result(x: np.ndarray, nit: int, message: str, lazy: Lazy) -> SimplexQPResult:
+def _kernel_result(x: Any, nit: int, message: str, lazy: LazySource) -> SimplexQPResult:
     """An optimal ``active_set`` result (``status`` 0)."""
     res = _new(SimplexQPResult)
     _set_x(res, x)
