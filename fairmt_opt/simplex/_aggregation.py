@@ -20,6 +20,7 @@ import numpy as np
 
 from .._utils.array import Array, from_numpy, to_numpy
 from .._utils.validation import check_int, check_tol
+from ..certificates._qp import pow2_exponent
 from ..qp._frank_wolfe import ScaledIdentity, frank_wolfe_qp
 from ._objective import _gap, _scalar, _value, check_mu, check_present, default_rtol
 from ._ops import Ops
@@ -209,9 +210,9 @@ _EXACT_FIELDS = {"_value": None, "_threshold": None, "_support": None, "_gap": N
                  "_success": True, "_message": _EXACT_MSG, "method": "exact", "history": None}
 # the same when psi was not checked for finiteness: success and message on first access
 _UNCHECKED_FIELDS = {**_EXACT_FIELDS, "_success": None, "_message": None}
-# Frank–Wolfe data outside [2^-960, 2^960] is rescaled by an exact power of two.
+# Frank–Wolfe data outside [2^-960, 2^960] is rescaled by an exact power of two (above:
+# certificates.pow2_exponent, the rule the certificate shares)
 _FW_SMALL = 2.0**-960
-_FW_LARGE = 2.0**960
 
 
 def _nonfinite(o: Ops, arr: Array, present: Array | None) -> str:
@@ -266,7 +267,7 @@ def _frank_wolfe(
     relative. Returns ``(w, gap, nit, success, message, history, nu, value)``."""
     T = p.shape[0]
     big = float(np.max(np.abs(p)))
-    k = -math.frexp(big)[1] if big > _FW_LARGE else 0  # huge data: centring would overflow
+    k = -pow2_exponent(big)  # huge data: centring would overflow
     pk = np.ldexp(p, k) if k else p
     mu_k = math.ldexp(mu, k)
     pmax = np.float64(pk.max())
