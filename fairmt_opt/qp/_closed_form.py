@@ -13,7 +13,7 @@ from .._utils.array import from_numpy
 from ..certificates._qp import check_symmetric_psd_small, data_scale
 from ._result import Lazy, SimplexQPResult, _kernel_result
 
-__all__ = ["closed_form_t2", "lazy_fields", "small_result"]
+__all__ = ["closed_form_t2", "entries_result", "lazy_fields", "small_result"]
 
 _FLOAT64_RTOL = 1e-8  # input_rtol("float64")
 
@@ -56,11 +56,17 @@ def small_result(K: np.ndarray, b: np.ndarray | None, like: Any,
     (:func:`lazy_fields`, run on first access: the gap and the residuals read on
     :math:`b - \min_t b_t`); ``x`` like ``like`` (NumPy when None). None when an entry is
     not finite (or a sum of entries overflows): the general path then words the error."""
-    k = K.ravel().tolist()
-    if b is None:
+    return entries_result(K.ravel().tolist(), None if b is None else b.tolist(), like, check)
+
+
+def entries_result(k: list[float], bl: list[float] | None, like: Any,
+                   check: bool) -> SimplexQPResult | None:
+    """:func:`small_result` on the row-major entries ``k`` of ``K`` (1 or 4 Python floats)
+    and the entries ``bl`` of ``b`` (or None): read from a NumPy array or a float64 torch
+    tensor alike (``tolist``, no conversion of the array)."""
+    if bl is None:
         b0 = b1 = 0.0
     else:
-        bl = b.tolist()
         b0, b1 = bl[0], bl[-1]
     if not math.isfinite(sum(k) + b0 + b1) and not all(map(math.isfinite, [*k, b0, b1])):
         return None  # a NaN or inf entry (a sum that overflows alone is no reason)

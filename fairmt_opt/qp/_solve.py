@@ -31,7 +31,7 @@ from . import _kernel as _qp_kernel
 from ._active_set import _RHO, solve_active_set
 from ._apg import solve_apg
 from ._backends import solve_external
-from ._closed_form import small_result
+from ._closed_form import entries_result, small_result
 from ._frank_wolfe import frank_wolfe_qp
 from ._result import Lazy, SimplexQPResult, _kernel_result, _set_x
 
@@ -158,20 +158,33 @@ def _torch_host(t: Any) -> Any:
 
 
 _TORCH: Any = None
+_TORCH_F64: Any = None
+_TENSOR: Any = None  # torch.Tensor once torch is imported here
 
 
 def _torch() -> Any:
     """The torch module (imported on first use only)."""
-    global _TORCH
+    global _TORCH, _TORCH_F64, _TENSOR
     if _TORCH is None:
         import torch
 
+        _TORCH_F64, _TENSOR = torch.float64, torch.Tensor
         _TORCH = torch
     return _TORCH
 
 
 def _torch_f64() -> Any:
-    return _torch().float64
+    return _TORCH_F64 if _TORCH is not None else _torch().float64
+
+
+def _is_tensor(x: Any) -> bool:
+    """``is_torch(x)``, with one ``isinstance`` once torch has been seen here."""
+    if _TENSOR is not None:
+        return isinstance(x, _TENSOR)
+    if is_torch(x):
+        _torch()
+        return True
+    return False
 
 
 def _like(x: np.ndarray, K: Any) -> Any:
@@ -181,7 +194,7 @@ def _like(x: np.ndarray, K: Any) -> Any:
     if type(K) is np.ndarray:
         return x if K.dtype == _F64 else from_numpy(x, K)
     if K.is_cpu and K.dtype is _torch_f64():
-        return _torch().from_numpy(x)
+        return _TORCH.from_numpy(x)
     return from_numpy(x, K)
 
 
@@ -228,7 +241,7 @@ def _solve_kernel(
             return None
         f64 = _torch_f64()
         if b is not None:
-            if not (is_torch(b) and b.device == K.device and b.dtype.is_floating_point
+            if not (_is_tensor(b) and b.device == K.device and b.dtype.is_floating_point
                     and tuple(b.shape) == (T,)):
                 return None
             bh = b if b.is_cpu and b.dtype is f64 and b.is_contiguous() else _torch_host(b)
@@ -323,22 +336,23 @@ def _solve_kernel(
     # kernel's data scale max(max|K|, range b) (data_scale's: positive and finite when it
     # solves) as the unit (see Lazy)
     lazy: Lazy = (x, buf.g.copy(), bx, 1.0, bmin, scale)
-    return _kernel_result(_torch().from_numpy(x) if direct else _like(x, K), int(nit), message,
+    return _kernel_result(_TORCH.from_numpy(x) if direct else _like(x, K), int(nit), message,
                           lazy)
 
 
 def _small_torch(K: Any, b: Any, check_input: bool) -> SimplexQPResult | None:
     """The closed form for a float64 torch ``K`` of size ``T <= 2`` (``b`` None or a float64
-    tensor of length ``T`` on the same device): read on the host (zero-copy on the CPU), the
-    result ``x`` in ``K``'s type and device. None for anything else (the general path)."""
-    if K.dtype != _torch_f64():
+    tensor of length ``T`` on the same device): its entries read with ``tolist`` (no
+    conversion; the one host synchronisation of a CUDA tensor), the result ``x`` in ``K``'s
+    type and device. None for anything else (the general path)."""
+    f64 = _torch_f64()
+    if K.dtype is not f64:
         return None
-    if b is not None and not (is_torch(b) and b.dtype == K.dtype and b.device == K.device
+    if b is not None and not (_is_tensor(b) and b.dtype is f64 and b.device == K.device
                               and tuple(b.shape) == tuple(K.shape[:1])):
         return None
-    Kn = _torch_host(K).numpy()
-    bn = None if b is None else _torch_host(b).numpy()
-    res = small_result(Kn, bn, None, check_input)
+    k = [v for row in K.tolist() for v in row]
+    res = entries_result(k, None if b is None else b.tolist(), None, check_input)
     if res is not None:
         _set_x(res, _like(res.x, K))
     return res
@@ -522,7 +536,7 @@ def solve_simplex_qp(
                     return res
             fast = K.ndim == 2 and K.dtype.kind == "f"
         else:
-            fast = is_torch(K) and K.ndim == 2
+            fast = _is_tensor(K) and K.ndim == 2
             if fast and K.shape in _SMALL_SHAPES and plain:
                 res = _small_torch(K, b, check_input)
                 if res is not None:

@@ -29,3 +29,20 @@ def test_closed_form_fields_are_deferred_and_read_the_solve_time_data(T: int, ki
     assert res.kkt.max() == pytest.approx(ref.kkt.max(), abs=1e-16)
     assert res.active_set.tolist() == np.flatnonzero(x > 0.0).tolist()
     assert "fun=" in repr(res)
+
+
+def test_closed_form_reads_torch_entries_without_conversion() -> None:
+    K = torch.tensor([[2.0, 0.5], [0.5, 1.0]], dtype=torch.float64, requires_grad=True)
+    b = torch.tensor([0.25, 0.0], dtype=torch.float64)
+    res = solve_simplex_qp(K, b)  # t = (1 - 0.5 + 0 - 0.25) / (2 - 1 + 1) = 1/8
+    assert isinstance(res.x, torch.Tensor) and res.x.dtype == torch.float64
+    assert not res.x.requires_grad
+    assert res.x.tolist() == pytest.approx([0.125, 0.875], rel=1e-15)
+    assert "closed form" in res.message
+    # anything else takes the general path, which words the errors
+    with pytest.raises(ValueError, match="NaN"):
+        solve_simplex_qp(torch.tensor([[1.0, float("nan")], [0.0, 1.0]], dtype=torch.float64))
+    with pytest.raises(ValueError, match="symmetric"):
+        solve_simplex_qp(torch.tensor([[1.0, 0.5], [0.0, 1.0]], dtype=torch.float64))
+    mixed = solve_simplex_qp(K, b.float())  # b float32: converted by the general path
+    assert mixed.x.tolist() == pytest.approx([0.125, 0.875], rel=1e-7)
