@@ -399,7 +399,8 @@ def _lift_only(config: StudyConfig, w: StudyWriter, ds: MTLDataset,
     for e in levels:
         labels += [lab for lab in (point_label("fairmt", "eps", e),
                                    point_label("symmetric", "eps", e)) if lab in have]
-    samples = sample_metrics(ds, outputs, resamples=config.resamples, labels=labels)
+    samples = sample_metrics(ds, outputs, resamples=config.resamples, labels=labels,
+                             rates_only=True)
     by_eps: dict[float, list[LiftOnlyVerdict]] = {}
     rows = []
 

@@ -219,3 +219,49 @@ def test_lift_only_verdicts_need_distinct_best_and_worst_groups() -> None:
         assert v.kept is not None and v.best != v.worst
     with pytest.raises(ValueError, match="reference"):
         lift_only_verdicts(samples, fairmt="fm", reference="nope")
+
+
+def test_rates_only_bootstrap_equals_the_full_one_on_the_rates() -> None:
+    import numpy as np
+
+    from fairmt_opt.datasets import load_dataset
+    from fairmt_opt.fairness import hard_stats
+    from fairmt_opt.studies._evidence import sample_metrics
+    from fairmt_opt.studies._groups import HeadlineResampler, headline_rates
+    from fairmt_opt.studies._verdicts import resample_indices
+
+    ds = load_dataset("synthetic", n_samples=1500, seed=1)
+    sp = ds.test
+    n = len(sp)
+    rng = np.random.default_rng(3)
+    outputs = {(lab, s): [rng.normal(size=(n, t.out_dim) if t.kind == "classification"
+                                     else (n,)) for t in ds.tasks]
+               for lab in ("a", "b") for s in (0, 1)}
+    # the resampler against the rates of the resampled rows, bit for bit
+    for t, task in enumerate(ds.tasks):
+        z = outputs[("a", 0)][t]
+        fn = HeadlineResampler(task, z, sp.targets[t], sp.mask[:, t], sp.groups, ds.n_groups)
+        for idx in resample_indices(n, 100, seed=5):
+            want = headline_rates(task, hard_stats(task, z[idx], sp.targets[t][idx],
+                                                   sp.mask[idx, t], sp.groups[idx],
+                                                   ds.n_groups))[0]
+            assert np.array_equal(fn(idx), want, equal_nan=True), task.name
+    full = sample_metrics(ds, outputs, resamples=100, seed=2)
+    fast = sample_metrics(ds, outputs, resamples=100, seed=2, rates_only=True)
+    assert fast.rates_only and not full.rates_only
+    for key, v in full.values.items():
+        w = fast.values[key]
+        assert np.array_equal(v[:, 0], w[:, 0], equal_nan=True)  # the whole split: all
+        assert np.array_equal(v[:, 1:, 2:], w[:, 1:, 2:], equal_nan=True)
+        assert np.isnan(w[:, 1:, :2]).all() and not np.isnan(v[:, 1:, :2]).all()
+    name = ds.tasks[0].name
+    assert fast.verdict("a", "b", name, 1) == full.verdict("a", "b", name, 1)
+    assert fast.interval("a", name, 0) == full.interval("a", name, 0)
+    assert np.array_equal(fast.per_seed("a", name, "fairness"),
+                          full.per_seed("a", name, "fairness"))
+    with pytest.raises(ValueError, match="rates_only"):
+        fast.interval("a", name, "fairness")
+    with pytest.raises(ValueError, match="rates_only"):
+        fast.verdict("a", "b", name, "utility")
+    with pytest.raises(ValueError, match="rates_only"):
+        sample_metrics(ds, outputs, resamples=100, rates_only=1)  # type: ignore[arg-type]
