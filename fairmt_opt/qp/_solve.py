@@ -351,7 +351,8 @@ def _small_torch(K: Any, b: Any, check_input: bool) -> SimplexQPResult | None:
     if b is not None and not (_is_tensor(b) and b.dtype is f64 and b.device == K.device
                               and tuple(b.shape) == tuple(K.shape[:1])):
         return None
-    k = [v for row in K.tolist() for v in row]
+    rows = K.tolist()  # [[k00]] or [[k00, k01], [k10, k11]]
+    k = rows[0] + rows[1] if len(rows) == 2 else rows[0]
     res = entries_result(k, None if b is None else b.tolist(), None, check_input)
     if res is not None:
         _set_x(res, _like(res.x, K))
