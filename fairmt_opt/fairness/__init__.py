@@ -46,14 +46,8 @@ Everything is written against the array API (NumPy or torch); torch is imported 
 torch tensors are passed, so this package works without torch.
 """
 
-from ._by_group import (
-    ControlledReport,
-    GroupReport,
-    by_group,
-    by_group_all,
-    by_group_controlled,
-    evaluate_all,
-)
+from ._by_group import GroupReport, by_group, by_group_all, evaluate_all
+from ._controlled import ControlledReport, by_group_controlled
 from ._custom import by_group_metrics
 from ._groups import GroupEncoding, encode_groups
 from ._losses import MaskedLoss, RegressionLoss, masked_loss
