@@ -50,9 +50,10 @@ from ._by_group import GroupReport, by_group, by_group_all, evaluate_all
 from ._controlled import ControlledReport, by_group_controlled
 from ._custom import by_group_metrics
 from ._groups import GroupEncoding, encode_groups
+from ._hard import hard_predictions, hard_stats
 from ._losses import MaskedLoss, RegressionLoss, masked_loss
 from ._metrics import MetricReport, evaluate_task, ks_statistic, metrics_from_stats
-from ._stats import HardStats, SoftStats, hard_predictions, hard_stats, soft_stats
+from ._stats import HardStats, SoftStats, soft_stats
 from ._tasks import Task, TaskKind
 from ._violation import (
     GroupReduction,

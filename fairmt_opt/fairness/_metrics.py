@@ -21,9 +21,10 @@ import numpy as np
 from .._utils.array import Array, is_torch
 from .._utils.validation import check_int
 from ._groups import GroupEncoding, as_values, encode_groups
+from ._hard import hard_predictions, hard_stats
 from ._inputs import binary_labels, hard_outputs, resolve_pos_label
 from ._rates import check_zero_division, confusion_table, spread
-from ._stats import HardStats, hard_predictions, hard_stats, regression_scores
+from ._stats import HardStats, regression_scores
 from ._tasks import Task
 from ._violation import _check_stats
 
