@@ -3,7 +3,7 @@ r"""Solvers for the simplex QP
 
 One public entry point, :func:`solve_simplex_qp`, dispatching to private modules: the exact
 active-set method (``_active_set``, and the compiled kernel of the same algorithm loaded by
-``_kernel``), the Frank–Wolfe family (``_frank_wolfe``), the batched accelerated projected
+``_kernel``, called with its torch plumbing by ``_fast_path``), the Frank–Wolfe family (``_frank_wolfe``), the batched accelerated projected
 gradient (``_apg``) and the external backends (``_backends``: cvxpy, daqp, proxsuite); the
 result object lives in ``_result``.
 """
@@ -11,13 +11,11 @@ result object lives in ``_result``.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any, Literal, cast, get_args
 
 import numpy as np
 
-from .._utils.array import from_numpy, is_torch, to_numpy
+from .._utils.array import from_numpy, to_numpy
 from .._utils.validation import check_array, check_bool, check_int, check_same_device, check_tol
 from ..certificates._qp import (
     FULL_CHECK_T,
@@ -25,15 +23,17 @@ from ..certificates._qp import (
     check_curvature_at,
     check_symmetric_psd,
     data_scale,
-    input_rtol,
 )
+from . import _fast_path
 from . import _kernel as _qp_kernel
-from ._active_set import _RHO, solve_active_set
+from ._active_set import solve_active_set
 from ._apg import solve_apg
 from ._backends import solve_external
-from ._closed_form import entries_result, small_result
+from ._closed_form import small_result
+from ._fast_path import _F64, _SMALL_SHAPES, _is_tensor, _small_torch, _solve_kernel
+from ._fast_path import record_working_sets as record_working_sets
 from ._frank_wolfe import frank_wolfe_qp
-from ._result import Lazy, SimplexQPResult, _kernel_result, _set_x
+from ._result import Lazy, SimplexQPResult
 
 __all__ = ["QPMethod", "SimplexQPResult", "solve_simplex_qp"]
 
@@ -126,239 +126,6 @@ def _warm_numpy(warm_start: Any, T: int) -> tuple[np.ndarray | None, np.ndarray 
 
 
 # ----------------------------------------------------------------------------- compiled kernel
-_F64 = np.dtype(np.float64)
-_SMALL_SHAPES = ((1, 1), (2, 2))
-_INT_MAX = 2**31 - 1
-_DIRECT_T = 32  # from this size the kernel reads a C-contiguous float64 K in place
-
-#: when a list, every ``active_set`` solve (kernel or Python) appends the working sets it visits
-_TRACE: list[tuple[int, ...]] | None = None
-
-
-@contextmanager
-def record_working_sets() -> Iterator[list[tuple[int, ...]]]:
-    """Record the working sets (sorted index tuples) visited by the ``active_set`` solves run
-    inside the block, by the compiled kernel or the Python implementation alike: the tests use
-    it to check that both take the same steps. Not thread-safe (a module-level switch)."""
-    global _TRACE
-    saved, _TRACE = _TRACE, []
-    try:
-        yield _TRACE
-    finally:
-        _TRACE = saved
-
-
-def _torch_host(t: Any) -> Any:
-    """A detached CPU float64 contiguous copy of a torch tensor, or the tensor itself when it
-    already is one (read in place, no copy)."""
-    t = t.detach()
-    if not t.is_cpu or t.dtype is not _torch_f64():
-        t = t.to(device="cpu", dtype=_torch_f64())
-    return t.contiguous()
-
-
-_TORCH: Any = None
-_TORCH_F64: Any = None
-_TENSOR: Any = None  # torch.Tensor once torch is imported here
-
-
-def _torch() -> Any:
-    """The torch module (imported on first use only)."""
-    global _TORCH, _TORCH_F64, _TENSOR
-    if _TORCH is None:
-        import torch
-
-        _TORCH_F64, _TENSOR = torch.float64, torch.Tensor
-        _TORCH = torch
-    return _TORCH
-
-
-def _torch_f64() -> Any:
-    return _TORCH_F64 if _TORCH is not None else _torch().float64
-
-
-def _is_tensor(x: Any) -> bool:
-    """``is_torch(x)``, with one ``isinstance`` once torch has been seen here."""
-    if _TENSOR is not None:
-        return isinstance(x, _TENSOR)
-    if is_torch(x):
-        _torch()
-        return True
-    return False
-
-
-def _like(x: np.ndarray, K: Any) -> Any:
-    """The solution ``x`` (a fresh float64 array) in the array type, device and dtype of
-    ``K``: itself for float64 NumPy, shared (``torch.from_numpy``) for a CPU float64 tensor,
-    else converted once."""
-    if type(K) is np.ndarray:
-        return x if K.dtype == _F64 else from_numpy(x, K)
-    if K.is_cpu and K.dtype is _torch_f64():
-        return _TORCH.from_numpy(x)
-    return from_numpy(x, K)
-
-
-#: float64's input tolerance of the checks, ``input_rtol(float64)``
-_RTOL64 = input_rtol(_F64)
-
-
-def _solve_kernel(
-    kern: _qp_kernel.QPKernel,
-    K: Any,
-    b: Any,
-    tol: Any,
-    max_iter: Any,
-    warm_start: Any,
-    check_input: bool,
-) -> SimplexQPResult | None:
-    """``active_set`` through the compiled kernel for floating NumPy input or a floating torch
-    tensor (float64 on the CPU: read in place, zero-copy; other dtypes converted once; CUDA
-    copied once to the host), ``T >= 3``. The kernel runs the input checks too (those of
-    :func:`check_symmetric_psd` with the tolerance of the caller's dtype and, above
-    ``FULL_CHECK_T``, :func:`check_curvature_at` at the solution): no O(T^2) pass in Python.
-
-    Returns None (the caller then runs the Python path, which also words every error) unless
-    the kernel reports a verified optimum: any unusual argument, invalid data (non-finite,
-    asymmetric or failing a positive-semidefiniteness test), a range of ``b`` beyond the
-    float range (the Python path scales it from the halves), a numerically singular working
-    set or the iteration budget.
-    """
-    T, T2 = K.shape
-    if T < 3 or T2 != T:
-        return None
-    flags = 0
-    dtype = K.dtype
-    bh = None  # b read in place (torch)
-    direct = False  # K a CPU float64 tensor
-    if type(K) is np.ndarray:
-        if b is not None and (type(b) is not np.ndarray or b.dtype != _F64 or b.shape != (T,)):
-            return None
-        low = dtype != _F64  # float32, float16 (or longdouble): converted once
-        Kn = K if not low else np.ascontiguousarray(K, dtype=_F64)
-        kaddr = Kn.ctypes.data if (T >= _DIRECT_T or low) and Kn.flags.c_contiguous else 0
-    else:
-        if not dtype.is_floating_point:
-            return None
-        f64 = _torch_f64()
-        if b is not None:
-            if not (_is_tensor(b) and b.device == K.device and b.dtype.is_floating_point
-                    and tuple(b.shape) == (T,)):
-                return None
-            bh = b if b.is_cpu and b.dtype is f64 and b.is_contiguous() else _torch_host(b)
-        if K.is_cpu and dtype is f64 and K.is_contiguous():
-            Kn, low = K, False  # read in place: only its address is passed
-            direct = True  # x goes back through torch.from_numpy
-        else:
-            Kn, low = _torch_host(K), dtype.itemsize != 8  # float32, float16, bfloat16
-        kaddr = Kn.data_ptr()
-    if low:
-        rtol = input_rtol(dtype)
-        roundoff = max(1e-10, 10.0 * _eps(dtype))
-    else:
-        rtol, roundoff = _RTOL64, 1e-10
-    if check_input:
-        flags = 4 if T <= FULL_CHECK_T else 8
-    if tol is None:
-        tol = 1e-12
-    elif type(tol) is not float or not 0.0 <= tol < math.inf:
-        return None
-    if max_iter is None:
-        max_iter = 50 * T + 1000
-    elif type(max_iter) is not int or max_iter < 1:
-        return None
-    elif max_iter > _INT_MAX:
-        max_iter = _INT_MAX
-    if isinstance(warm_start, SimplexQPResult):
-        warm_start = warm_start.x
-    warm = None
-    if warm_start is not None:
-        if type(warm_start) is np.ndarray:
-            if warm_start.dtype != _F64 or warm_start.shape != (T,):
-                return None
-            warm = warm_start
-        elif (is_torch(warm_start) and warm_start.dtype.is_floating_point
-              and tuple(warm_start.shape) == (T,)):
-            warm = to_numpy(warm_start)
-            if not np.isfinite(warm).all():
-                return None
-        else:
-            return None
-        flags |= 2
-    buf = kern.buffers(T)  # between calls ptrs[0], ptrs[1] point to buf.K, buf.b, ptrs[9] is 0
-    if kaddr:
-        buf.ptrs[0] = kaddr
-    else:  # small or non-contiguous: a copy into the buffer (cheaper than an address lookup)
-        buf.K[...] = Kn
-    if bh is not None:
-        buf.ptrs[1] = bh.data_ptr()
-        flags |= 1
-    elif b is not None:
-        buf.b[...] = b
-        flags |= 1
-    if warm is not None:
-        buf.warm[...] = warm
-    trace = None
-    if _TRACE is not None:
-        trace = np.empty(4_000_000, dtype=np.intc)
-        buf.ptrs[9] = trace.ctypes.data
-        buf.iinfo[2] = trace.size
-    try:
-        code = kern.call(buf, tol, max_iter, flags, roundoff, rtol)
-    finally:
-        if kaddr:
-            buf.ptrs[0] = buf.kaddr
-        if bh is not None:
-            buf.ptrs[1] = buf.baddr
-        if trace is not None:
-            buf.ptrs[9] = 0
-    if trace is not None:
-        assert _TRACE is not None
-        n = int(buf.iinfo[3])
-        if n > trace.size:
-            raise RuntimeError("working-set trace truncated")
-        cut = np.flatnonzero(trace[:n] < 0)
-        starts = np.concatenate([[0], cut[:-1] + 1])
-        _TRACE.extend(tuple(trace[a:e].tolist()) for a, e in zip(starts, cut))
-    if code != 0:
-        return None
-    bx, _, bmin, pgap, outer, nit, mode, scale = buf.info.tolist()
-    if mode == 0:
-        message = "optimal"
-    elif mode == 1:
-        message = (f"optimal (proximal-point refinement with rho = {_RHO:g} relative, "
-                   f"{int(outer)} outer steps, after a numerically singular working set)")
-    else:
-        message = (f"optimal to round-off (Frank-Wolfe gap {pgap:.1e} of the scale after "
-                   f"{int(outer)} proximal-point steps; the working sets are numerically "
-                   "singular)")
-    x = buf.x.copy()
-    # g = (K x + b - min b) / scale, the scaled problem's gradient (data scale 1), with the
-    # kernel's data scale max(max|K|, range b) (data_scale's: positive and finite when it
-    # solves) as the unit (see Lazy)
-    lazy: Lazy = (x, buf.g.copy(), bx, 1.0, bmin, scale)
-    return _kernel_result(_TORCH.from_numpy(x) if direct else _like(x, K), int(nit), message,
-                          lazy)
-
-
-def _small_torch(K: Any, b: Any, check_input: bool) -> SimplexQPResult | None:
-    """The closed form for a float64 torch ``K`` of size ``T <= 2`` (``b`` None or a float64
-    tensor of length ``T`` on the same device): its entries read with ``tolist`` (no
-    conversion; the one host synchronisation of a CUDA tensor), the result ``x`` in ``K``'s
-    type and device. None for anything else (the general path)."""
-    f64 = _torch_f64()
-    if K.dtype is not f64:
-        return None
-    if b is not None and not (_is_tensor(b) and b.dtype is f64 and b.device == K.device
-                              and tuple(b.shape) == tuple(K.shape[:1])):
-        return None
-    rows = K.tolist()  # [[k00]] or [[k00, k01], [k10, k11]]
-    k = rows[0] + rows[1] if len(rows) == 2 else rows[0]
-    res = entries_result(k, None if b is None else b.tolist(), None, check_input)
-    if res is not None:
-        _set_x(res, _like(res.x, K))
-    return res
-
-
 # ----------------------------------------------------------------------------- entry point
 def solve_simplex_qp(
     K: Any,
@@ -641,7 +408,7 @@ def solve_simplex_qp(
         roundoff = max(1e-10, 10.0 * _eps(dtype))
         x, nit, status, message = solve_active_set(
             Ks, bss, tol=tol, max_iter=max_iter, support=support, x0=x0,
-            roundoff_gap=roundoff, trace=_TRACE,
+            roundoff_gap=roundoff, trace=_fast_path._TRACE,
         )
     else:
         if x0 is None:
