@@ -184,20 +184,12 @@ def _train(proxy: str, ds: MTLDataset, setting: str, factor: float, seed: int,
                tuple[int, float]]]:
     """Train FairMT with ``proxy`` on the changed heads; return the trainer and the
     ``(step, Φ on the training split)`` of every evaluation (step 0 included)."""
-    from ..torch import make_method
-
     previous = torch.get_num_threads()
     if settings.threads is not None:
         torch.set_num_threads(settings.threads)
     try:
-        # ``full`` needs the encoder's parameters, which exist once the trainer is built:
-        # build it with the uniform proxy and give it the method with the full proxy
         tr = make_trainer("fairmt", ds, seed=seed, settings=settings, device=device,
-                          options={"proxy": "none" if proxy == "full" else proxy})
-        if proxy == "full":
-            tr.method = make_method("fairmt", ds.tasks, ds.n_groups,
-                                    **{**settings.method_options, "proxy": "full",
-                                       "shared_parameters": list(tr.encoder.parameters())})
+                          options={"proxy": proxy})
         impose(tr, setting, factor, seed=seed)
         phis: list[tuple[int, float]] = []
 

@@ -108,7 +108,7 @@ def make_trainer(method: str, ds: MTLDataset, *, seed: int, settings: TrainSetti
     torch.manual_seed(seed)
     encoder, heads = _model(ds.n_features, ds.tasks, settings.hidden, device)
     opts = {**settings.method_options, **(options or {})}
-    if method == "mgda":
+    if method == "mgda" or opts.get("proxy") == "full":  # the full proxy's parameters
         opts["shared_parameters"] = list(encoder.parameters())
     fm = make_method(method, ds.tasks, ds.n_groups, **opts)
     opt = torch.optim.Adam([*encoder.parameters(), *heads.parameters()], lr=settings.lr)
