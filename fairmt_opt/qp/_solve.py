@@ -3,9 +3,9 @@ r"""Solvers for the simplex QP
 
 One public entry point, :func:`solve_simplex_qp`, dispatching to private modules: the exact
 active-set method (``_active_set``, and the compiled kernel of the same algorithm loaded by
-``_kernel``, called with its torch plumbing by ``_fast_path``), the Frank–Wolfe family (``_frank_wolfe``), the batched accelerated projected
-gradient (``_apg``) and the external backends (``_backends``: cvxpy, daqp, proxsuite); the
-result object lives in ``_result``.
+``_kernel``, called with its torch plumbing by ``_fast_path``), the Frank–Wolfe family
+(``_frank_wolfe``), the batched accelerated projected gradient (``_apg``) and the external
+backends (``_backends``: cvxpy, daqp, proxsuite); the result object lives in ``_result``.
 """
 
 from __future__ import annotations
