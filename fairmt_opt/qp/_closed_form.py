@@ -4,6 +4,7 @@ for one or two tasks), with the result fields of the general solver."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -13,7 +14,8 @@ from .._utils.array import from_numpy
 from ..certificates._qp import check_symmetric_psd_small, data_scale
 from ._result import Lazy, SimplexQPResult, _kernel_result
 
-__all__ = ["closed_form_t2", "entries_result", "lazy_fields", "small_result"]
+__all__ = ["closed_form_t2", "entries_result", "lazy_fields", "small_result",
+           "sym_entries_result"]
 
 _FLOAT64_RTOL = 1e-8  # input_rtol("float64")
 
@@ -56,25 +58,32 @@ def small_result(K: np.ndarray, b: np.ndarray | None, like: Any,
     (:func:`lazy_fields`, run on first access: the gap and the residuals read on
     :math:`b - \min_t b_t`); ``x`` like ``like`` (NumPy when None). None when an entry is
     not finite (or a sum of entries overflows): the general path then words the error."""
-    return entries_result(K.ravel().tolist(), None if b is None else b.tolist(), like, check)
+    return entries_result(K.ravel().tolist(), None if b is None else b.tolist(),
+                          None if like is None else partial(_like, like), check)
 
 
-def entries_result(k: list[float], bl: list[float] | None, like: Any,
+def _like(like: Any, x: np.ndarray) -> Any:
+    return from_numpy(x, like)
+
+
+def entries_result(k: list[float], bl: list[float] | None,
+                   wrap: Callable[[np.ndarray], Any] | None,
                    check: bool) -> SimplexQPResult | None:
     """:func:`small_result` on the row-major entries ``k`` of ``K`` (1 or 4 Python floats)
-    and the entries ``bl`` of ``b`` (or None): read from a NumPy array or a float64 torch
-    tensor alike (``tolist``, no conversion of the array)."""
+    and the entries ``bl`` of ``b`` (or None): read from a NumPy array or a torch tensor
+    alike (``tolist``, no conversion of the array); ``x`` is ``wrap`` of the float64 NumPy
+    solution (itself when None)."""
     if bl is None:
         b0 = b1 = 0.0
     else:
         b0, b1 = bl[0], bl[-1]
-    if not math.isfinite(sum(k) + b0 + b1) and not all(map(math.isfinite, [*k, b0, b1])):
-        return None  # a NaN or inf entry (a sum that overflows alone is no reason)
+    if not math.isfinite(sum(k) + b0 + b1) and not _finite(k, b0, b1):
+        return None
     if check:
         check_symmetric_psd_small(k, "K", _FLOAT64_RTOL)
     if len(k) == 1:
         x = np.ones(1)
-        return _kernel_result(x if like is None else from_numpy(x, like), 0, "optimal (T = 1)",
+        return _kernel_result(x if wrap is None else wrap(x), 0, "optimal (T = 1)",
                               partial(lazy_fields, k, b0, b0, x))
     k00, k01, k10, k11 = k
     kabs = max(abs(k00), abs(k01), abs(k10), abs(k11))
@@ -89,8 +98,33 @@ def entries_result(k: list[float], bl: list[float] | None, like: Any,
         t = 0.5
         message = "optimal (f is constant on the simplex)"
     x = np.array([t, 1.0 - t])
-    return _kernel_result(x if like is None else from_numpy(x, like), 0, message,
+    return _kernel_result(x if wrap is None else wrap(x), 0, message,
                           partial(lazy_fields, k, b0, b1, x))
+
+
+def sym_entries_result(k: list[float], bl: list[float] | None,
+                       wrap: Callable[[np.ndarray], Any] | None, rtol: float,
+                       check: bool) -> SimplexQPResult | None:
+    r""":func:`entries_result` for data given in another dtype than float64 (``k`` and ``bl``
+    its entries widened to Python floats), as the general path of ``solve_simplex_qp`` reads
+    them: checked when ``check`` on the entries as given with the dtype's tolerance ``rtol``
+    (:func:`check_symmetric_psd_small`), then solved, with the lazy fields, on the entries of
+    :math:`S = K/2 + K^\top/2` (halves first, the diagonal as given): the same answer and
+    fields. None when an entry is not finite (the general path words the error)."""
+    b0, b1 = (0.0, 0.0) if bl is None else (bl[0], bl[-1])
+    if not _finite(k, b0, b1):
+        return None
+    if check:
+        check_symmetric_psd_small(k, "K", rtol)
+    if len(k) == 4:
+        k00, k01, k10, k11 = k
+        k = [k00, 0.5 * k01 + 0.5 * k10, 0.5 * k10 + 0.5 * k01, k11]
+    return entries_result(k, bl, wrap, False)
+
+
+def _finite(k: list[float], b0: float, b1: float) -> bool:
+    """Whether the entries are finite (a sum that overflows alone is no reason to refuse)."""
+    return math.isfinite(sum(k) + b0 + b1) or all(map(math.isfinite, [*k, b0, b1]))
 
 
 def lazy_fields(k: list[float], b0: float, b1: float, x: np.ndarray) -> Lazy:

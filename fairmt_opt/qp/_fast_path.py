@@ -3,14 +3,21 @@ compiled kernel (floating NumPy input and torch tensors, ``T >= 3``; a CPU float
 in place), the closed form for float64 torch ``K`` with ``T <= 2``, the torch plumbing they
 share, and the switch that records the working sets of every ``active_set`` solve (kernel or
 Python) for the tests.
+
+The plain call (default ``tol``, ``max_iter`` and no warm start) of a float64 or float32
+``K`` of size ``T < 32``, NumPy or CPU torch, takes :func:`solve_plain`: the same kernel call
+and closed form with the per-size constants (buffers, the kernel's argument block) looked up
+once per thread and size, so that such a call costs a few hundred nanoseconds of Python
+around the kernel's own work.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Literal, cast
 
 import numpy as np
 
@@ -18,12 +25,13 @@ from .._utils.array import from_numpy, is_torch, to_numpy
 from ..certificates._qp import FULL_CHECK_T, _eps, input_rtol
 from . import _kernel as _qp_kernel
 from ._active_set import _RHO
-from ._closed_form import entries_result
+from ._closed_form import entries_result, sym_entries_result
 from ._result import Lazy, SimplexQPResult, _kernel_result, _set_x
 
-__all__ = ["record_working_sets"]
+__all__ = ["record_working_sets", "solve_plain"]
 
 _F64 = np.dtype(np.float64)
+_F32 = np.dtype(np.float32)
 _SMALL_SHAPES = ((1, 1), (2, 2))
 _INT_MAX = 2**31 - 1
 _DIRECT_T = 32  # from this size the kernel reads a C-contiguous float64 K in place
@@ -56,16 +64,17 @@ def _torch_host(t: Any) -> Any:
 
 _TORCH: Any = None
 _TORCH_F64: Any = None
+_TORCH_F32: Any = None
 _TENSOR: Any = None  # torch.Tensor once torch is imported here
 
 
 def _torch() -> Any:
     """The torch module (imported on first use only)."""
-    global _TORCH, _TORCH_F64, _TENSOR
+    global _TORCH, _TORCH_F64, _TORCH_F32, _TENSOR
     if _TORCH is None:
         import torch
 
-        _TORCH_F64, _TENSOR = torch.float64, torch.Tensor
+        _TORCH_F64, _TORCH_F32, _TENSOR = torch.float64, torch.float32, torch.Tensor
         _TORCH = torch
     return _TORCH
 
@@ -97,6 +106,19 @@ def _like(x: np.ndarray, K: Any) -> Any:
 
 #: float64's input tolerance of the checks, ``input_rtol(float64)``
 _RTOL64 = input_rtol(_F64)
+#: float32's: the checks' tolerance and the round-off level of the refinement's stop
+_RTOL32 = input_rtol(_F32)
+_ROUNDOFF32 = max(1e-10, 10.0 * _eps(_F32))
+_PROX = f"optimal (proximal-point refinement with rho = {_RHO:g} relative, "
+
+
+def _message(mode: float, outer: float, pgap: float) -> str:
+    """The kernel's ``message`` for an optimum reached by refinement (``mode`` 1: proximal
+    steps after a numerically singular working set; 2: stopped at round-off)."""
+    if mode == 1:
+        return f"{_PROX}{int(outer)} outer steps, after a numerically singular working set)"
+    return (f"optimal to round-off (Frank-Wolfe gap {pgap:.1e} of the scale after "
+            f"{int(outer)} proximal-point steps; the working sets are numerically singular)")
 
 
 def _solve_kernel(
@@ -219,15 +241,7 @@ def _solve_kernel(
     if code != 0:
         return None
     bx, _, bmin, pgap, outer, nit, mode, scale = buf.info.tolist()
-    if mode == 0:
-        message = "optimal"
-    elif mode == 1:
-        message = (f"optimal (proximal-point refinement with rho = {_RHO:g} relative, "
-                   f"{int(outer)} outer steps, after a numerically singular working set)")
-    else:
-        message = (f"optimal to round-off (Frank-Wolfe gap {pgap:.1e} of the scale after "
-                   f"{int(outer)} proximal-point steps; the working sets are numerically "
-                   "singular)")
+    message = "optimal" if mode == 0 else _message(mode, outer, pgap)
     x = buf.x.copy()
     # g = (K x + b - min b) / scale, the scaled problem's gradient (data scale 1), with the
     # kernel's data scale max(max|K|, range b) (data_scale's: positive and finite when it
@@ -255,3 +269,217 @@ def _small_torch(K: Any, b: Any, check_input: bool) -> SimplexQPResult | None:
         _set_x(res, _like(res.x, K))
     return res
 
+
+
+# ----------------------------------------------------------------------------- plain calls
+_LOCAL = threading.local()  # .plans: {(T, T): plan} of this thread (see _new_plan)
+_SKIP_PLAN: tuple[Any, ...] = (False,)  # T >= _DIRECT_T: the general route (_solve_kernel)
+
+
+def _new_plan(shape: Any) -> tuple[Any, ...] | None:
+    """The constants of :func:`solve_plain` for a ``K`` of shape ``shape`` in this thread,
+    cached: ``(None, (T,))`` for ``T <= 2``, :data:`_SKIP_PLAN` from ``_DIRECT_T`` on, and
+    for ``3 <= T < _DIRECT_T`` the kernel, the buffers of size ``T`` (their arrays, a view of
+    the address block, the argument block and its last value) and the kernel's arguments
+    ``(tol, max_iter, flags, roundoff, rtol)`` by flags (0, 1, 4, 5) for float64 and float32
+    data. None (not cached) for any other shape, or when the kernel is not loaded."""
+    if len(shape) != 2 or shape[0] != shape[1] or shape[0] < 1:
+        return None
+    T = int(shape[0])
+    if T <= 2:
+        plan: tuple[Any, ...] = (None, (T,))
+    elif T >= _DIRECT_T:
+        plan = _SKIP_PLAN
+    else:
+        kern = _qp_kernel.KERNEL
+        if kern is None:
+            return None
+        buf = kern.buffers(T)
+        max_iter = 50 * T + 1000
+
+        def by_flags(roundoff: float, rtol: float) -> tuple[Any, ...]:
+            return tuple((1e-12, max_iter, f, roundoff, rtol) if f in (0, 1, 4, 5) else None
+                         for f in range(6))
+
+        ptrs = memoryview(buf.ptrs)  # type: ignore[arg-type]  # item writes, faster than NumPy's
+        plan = (kern, buf.K, buf.b, buf.x, buf.g, buf.info, ptrs, buf.ctx, buf.last, buf.params,
+                by_flags(1e-10, _RTOL64), by_flags(_ROUNDOFF32, _RTOL32), buf.kaddr, buf.baddr,
+                (T,))
+    try:
+        plans = _LOCAL.plans
+    except AttributeError:
+        plans = _LOCAL.plans = {}
+    plans[(T, T)] = plan
+    return plan
+
+
+def _to_f32(x: np.ndarray) -> np.ndarray:
+    return x.astype(_F32)
+
+
+def _torch_f32(x: np.ndarray) -> Any:
+    return _TORCH.from_numpy(x.astype(_F32))
+
+
+def _renewed(K: Any, b: Any, check: bool) -> SimplexQPResult | Literal[False] | None:
+    """:func:`solve_plain` after the plan of ``K``'s size is rebuilt for the kernel now
+    loaded (another :class:`~fairmt_opt.qp._kernel.QPKernel` than the plan's)."""
+    del _LOCAL.plans[(int(K.shape[0]), int(K.shape[0]))]
+    return solve_plain(K, b, check)
+
+
+def solve_plain(K: Any, b: Any, check: bool) -> SimplexQPResult | Literal[False] | None:
+    r"""``active_set`` for a plain call (default ``tol`` and ``max_iter``, no warm start) on
+    a float64 or float32 ``K`` of shape ``(T, T)``, ``T < 32``: a NumPy array, or a CPU
+    ``torch.Tensor`` (not a subclass), ``b`` None or of the same kind, shape ``(T,)``
+    (NumPy: float64 from ``T = 3`` on, float32 or float64 below; torch: float32 or float64,
+    on the CPU). The same computation as the general route (:func:`_solve_kernel` for
+    ``T >= 3``, the closed form for ``T <= 2``, float32 data read as the general path reads
+    them: checked with float32's tolerance, solved on :math:`S = K/2 + K^\top/2`), so the
+    same answers, with the per-size constants looked up once (:func:`_new_plan`): ``K`` is
+    copied into the kernel's buffer (converted to float64) or, a contiguous float64 tensor,
+    read in place by address, as ``b`` is; ``x`` comes back in ``K``'s array type and dtype
+    (a float64 tensor shares the result's buffer).
+
+    Returns the result; None when the call is not of this kind (the caller's general route
+    takes it); False when the kernel ran and did not report a verified optimum (invalid
+    data, a numerically singular working set, ...): the caller then runs the Python path,
+    which also words every error, without a second kernel call. Thread-safe: the buffers
+    and constants are per thread."""
+    if type(K) is not np.ndarray:
+        if type(K) is _TENSOR or (_TENSOR is None and _is_tensor(K) and type(K) is _TENSOR):
+            return _plain_torch(K, b, check)
+        return None
+    dt = K.dtype
+    if dt is _F64 or dt == _F64:
+        low = False
+    elif dt == _F32:
+        low = True
+    else:
+        return None
+    try:
+        plan: tuple[Any, ...] | None = _LOCAL.plans[K.shape]
+    except (AttributeError, KeyError):
+        plan = _new_plan(K.shape)
+    if plan is None:
+        return None
+    kern = plan[0]
+    if kern is None:  # T <= 2: the closed form
+        if b is None:
+            bl = None
+        elif type(b) is np.ndarray and b.shape == plan[1] and (
+                b.dtype == _F64 or (low and b.dtype == _F32)):
+            bl = b.tolist()
+        else:
+            return None
+        if low:
+            return sym_entries_result(K.ravel().tolist(), bl, _to_f32, _RTOL32, check)
+        return entries_result(K.ravel().tolist(), bl, None, check)
+    if kern is not _qp_kernel.KERNEL or _TRACE is not None:
+        if kern and _qp_kernel.KERNEL is not None and _TRACE is None:  # reloaded
+            return _renewed(K, b, check)
+        return None
+    kern = cast(_qp_kernel.QPKernel, kern)
+    _, bK, bb, bx, bg, info, _, ctx, last, params, p64, p32, _, _, shape1 = plan
+    if b is None:
+        flags = 0
+    elif type(b) is np.ndarray and b.shape == shape1 and (b.dtype is _F64 or b.dtype == _F64):
+        bb[...] = b
+        flags = 1
+    else:
+        return None
+    bK[...] = K  # converted to float64 (float32 data)
+    if check:
+        flags |= 4
+    p = p32[flags] if low else p64[flags]
+    if last[0] is not p:  # the argument block, as QPKernel.call writes it
+        params[1:] = p
+        last[0] = p
+    if kern.solve_ctx(ctx) != 0:
+        return False
+    x = bx.copy()
+    bxv, _, bmin, pgap, outer, nit, mode, scale = info.tolist()
+    return _kernel_result(x.astype(_F32) if low else x, int(nit),
+                          "optimal" if mode == 0 else _message(mode, outer, pgap),
+                          (x, bg.copy(), bxv, 1.0, bmin, scale))
+
+
+def _plain_torch(K: Any, b: Any, check: bool) -> SimplexQPResult | Literal[False] | None:
+    """:func:`solve_plain` for a torch tensor ``K``."""
+    if not K.is_cpu:
+        return None
+    dt = K.dtype
+    if dt is _TORCH_F64:
+        low = False
+    elif dt is _TORCH_F32:
+        low = True
+    else:
+        return None
+    try:
+        plan: tuple[Any, ...] | None = _LOCAL.plans[K.shape]
+    except (AttributeError, KeyError):
+        plan = _new_plan(K.shape)
+    if plan is None:
+        return None
+    kern = plan[0]
+    if kern is None:  # T <= 2: the closed form, entries read with tolist (no conversion)
+        if b is None:
+            bl = None
+        elif (type(b) is _TENSOR and b.is_cpu and b.shape == plan[1]
+              and (b.dtype is _TORCH_F64 or (low and b.dtype is _TORCH_F32))):
+            bl = b.tolist()
+        else:
+            return None
+        rows = K.tolist()
+        k = rows[0] + rows[1] if len(rows) == 2 else rows[0]
+        if low:
+            return sym_entries_result(k, bl, _torch_f32, _RTOL32, check)
+        return entries_result(k, bl, _TORCH.from_numpy, check)
+    if kern is not _qp_kernel.KERNEL or _TRACE is not None:
+        if kern and _qp_kernel.KERNEL is not None and _TRACE is None:  # reloaded
+            return _renewed(K, b, check)
+        return None
+    kern = cast(_qp_kernel.QPKernel, kern)
+    _, bK, bb, bx, bg, info, ptrs, ctx, last, params, p64, p32, kaddr, baddr, shape1 = plan
+    bptr = kptr = 0
+    if b is None:
+        flags = 0
+    elif type(b) is _TENSOR and b.is_cpu and b.shape == shape1:
+        bd = b.dtype
+        if bd is _TORCH_F64 and b.is_contiguous():
+            bptr = b.data_ptr()  # read in place
+        elif bd is _TORCH_F64 or bd is _TORCH_F32:
+            bb[...] = (b.detach() if b.requires_grad else b).numpy()
+        else:
+            return None
+        flags = 1
+    else:
+        return None
+    if not low and K.is_contiguous():
+        kptr = K.data_ptr()  # read in place
+    else:
+        bK[...] = (K.detach() if K.requires_grad else K).numpy()
+    if check:
+        flags |= 4
+    p = p32[flags] if low else p64[flags]
+    if last[0] is not p:
+        params[1:] = p
+        last[0] = p
+    if kptr:
+        ptrs[0] = kptr
+    if bptr:
+        ptrs[1] = bptr
+    try:
+        code = kern.solve_ctx(ctx)
+    finally:  # between calls the address block points to the buffers
+        if kptr:
+            ptrs[0] = kaddr
+        if bptr:
+            ptrs[1] = baddr
+    if code != 0:
+        return False
+    x = bx.copy()
+    bxv, _, bmin, pgap, outer, nit, mode, scale = info.tolist()
+    return _kernel_result(_TORCH.from_numpy(x.astype(_F32) if low else x), int(nit),
+                          "optimal" if mode == 0 else _message(mode, outer, pgap),
+                          (x, bg.copy(), bxv, 1.0, bmin, scale))

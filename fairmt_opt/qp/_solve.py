@@ -30,7 +30,14 @@ from ._active_set import solve_active_set
 from ._apg import solve_apg
 from ._backends import solve_external
 from ._closed_form import small_result
-from ._fast_path import _F64, _SMALL_SHAPES, _is_tensor, _small_torch, _solve_kernel
+from ._fast_path import (
+    _F64,
+    _SMALL_SHAPES,
+    _is_tensor,
+    _small_torch,
+    _solve_kernel,
+    solve_plain,
+)
 from ._fast_path import record_working_sets as record_working_sets
 from ._frank_wolfe import frank_wolfe_qp
 from ._result import Lazy, SimplexQPResult
@@ -125,7 +132,32 @@ def _warm_numpy(warm_start: Any, T: int) -> tuple[np.ndarray | None, np.ndarray 
     return np.flatnonzero(x0 > 0.0), x0
 
 
-# ----------------------------------------------------------------------------- compiled kernel
+# ----------------------------------------------------------------------------- fast paths
+def _fast(K: Any, b: Any, tol: Any, max_iter: Any, warm_start: Any, check_input: bool,
+          plain: bool) -> SimplexQPResult | None:
+    """The ``active_set`` fast paths for what :func:`solve_plain` does not take: the closed
+    form of ``T <= 2`` (float64 NumPy, torch) and the compiled kernel (floating NumPy input
+    and torch tensors, any options); None when neither takes the call."""
+    if type(K) is np.ndarray:
+        if (K.dtype == _F64 and K.shape in _SMALL_SHAPES and plain
+                and (b is None or (type(b) is np.ndarray and b.dtype == _F64
+                                   and b.shape == K.shape[:1]))):
+            res = small_result(K, b, None, check_input)  # T = 1, 2: closed form
+            if res is not None:
+                return res
+        fast = K.ndim == 2 and K.dtype.kind == "f"
+    else:
+        fast = _is_tensor(K) and K.ndim == 2
+        if fast and K.shape in _SMALL_SHAPES and plain:
+            res = _small_torch(K, b, check_input)
+            if res is not None:
+                return res
+    kern = _qp_kernel.KERNEL
+    if fast and kern is not None:
+        return _solve_kernel(kern, K, b, tol, max_iter, warm_start, check_input)
+    return None
+
+
 # ----------------------------------------------------------------------------- entry point
 def solve_simplex_qp(
     K: Any,
@@ -295,23 +327,13 @@ def solve_simplex_qp(
         check_input = check_bool(check_input, "check_input")
     if method == "active_set":  # the fast paths; anything they do not take goes on below
         plain = tol is None and max_iter is None and warm_start is None
-        if type(K) is np.ndarray:
-            if (K.dtype == _F64 and K.shape in _SMALL_SHAPES and plain
-                    and (b is None or (type(b) is np.ndarray and b.dtype == _F64
-                                       and b.shape == K.shape[:1]))):
-                res = small_result(K, b, None, check_input)  # T = 1, 2: closed form
-                if res is not None:
-                    return res
-            fast = K.ndim == 2 and K.dtype.kind == "f"
-        else:
-            fast = _is_tensor(K) and K.ndim == 2
-            if fast and K.shape in _SMALL_SHAPES and plain:
-                res = _small_torch(K, b, check_input)
-                if res is not None:
-                    return res
-        kern = _qp_kernel.KERNEL
-        if fast and kern is not None:
-            res = _solve_kernel(kern, K, b, tol, max_iter, warm_start, check_input)
+        # a small float64/float32 K (NumPy or CPU torch) with the default options; False: the
+        # kernel ran and declined the data (the Python path below words the error)
+        res = solve_plain(K, b, check_input) if plain else None
+        if res:
+            return res
+        if res is None:
+            res = _fast(K, b, tol, max_iter, warm_start, check_input, plain)
             if res is not None:
                 return res
     method = _check_method(method)
