@@ -17,8 +17,9 @@ Prints markdown tables of times and ratios:
    well-conditioned, ill-conditioned and rank-deficient Gramians: times, ratios and the relative
    objective error against the best objective any of them found;
 5. the small-T part of 4 timed on its own (``--tables small``, not in the default set):
-   fairmt (NumPy, torch), daqp and TorchJD's MGDA interleaved round by round on the same
-   instances, best of many short rounds, so that a busy machine affects every solver alike.
+   fairmt (NumPy, torch float64 and float32), daqp and TorchJD's MGDA interleaved round by
+   round on the same instances, best of many short rounds, so that a busy machine affects every
+   solver alike (``--small-baseline DIR`` adds another version of fairmt, timed alongside).
 
 BLAS is pinned to one thread (set before NumPy is imported): daqp is single-threaded, and for
 these sizes threads only add overhead. Run ``python benchmarks/bench_qp.py [--quick]``.
@@ -460,37 +461,69 @@ def libs_table(Ts: list[int], n_inst: int, repeat: int, budget: float, cvx_max: 
         print(f"- {line}")
 
 
-def small_table(Ts: list[int], n_inst: int, rounds: int, round_s: float) -> None:
+def load_baseline(root: str) -> Any:
+    """``solve_simplex_qp`` of another copy of the package (the directory ``root`` holding its
+    ``fairmt_opt`` folder, e.g. an older commit's tree with its built kernel), imported under
+    another name so that both versions are timed in the same process."""
+    import importlib.util
+    import sys
+
+    pkg = os.path.join(root, "fairmt_opt")
+    spec = importlib.util.spec_from_file_location(
+        "fairmt_opt_baseline", os.path.join(pkg, "__init__.py"),
+        submodule_search_locations=[pkg])
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"no fairmt_opt package under {root}")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    if mod.qp._kernel.KERNEL is None:
+        print(f"baseline kernel NOT used ({mod.qp._kernel.LOAD_ERROR})")
+    return mod.solve_simplex_qp
+
+
+def small_table(Ts: list[int], n_inst: int, rounds: int, round_s: float,
+                baseline: Callable[..., Any] | None = None) -> None:
     """Table 5 (``--tables small``): the small-T MGDA solves of table 4 timed alone, interleaved.
 
     For each instance (the first ``n_inst`` instances of table 4, same seeds), ``rounds`` rounds;
-    in each round every solver (fairmt with NumPy and with torch input, daqp, TorchJD's
-    ``MGDAWeighting``) makes as many calls as fit in about ``round_s`` seconds (calibrated once,
-    at least one), one solver after the other, so that all of them see the same load; each
-    solver's figure is its best mean time per call over the rounds. Ratios are per instance
-    (both sides from the same rounds), then the median and range over the instances.
+    in each round every solver (fairmt with NumPy, torch float64 and torch float32 input,
+    daqp, TorchJD's ``MGDAWeighting``, and, with ``baseline``, the same three fairmt calls of
+    another version of the package) makes as many calls as fit in about ``round_s`` seconds
+    (calibrated once, at least one), one solver after the other, so that all of them see the
+    same load; each solver's figure is its best mean time per call over the rounds. Ratios are
+    per instance (both sides from the same rounds), then the median and range over the
+    instances. The float32 input is the float64 Gramian rounded to float32.
     """
     import torch
     from torchjd.aggregation import MGDAWeighting
 
     torch.set_num_threads(1)
     tjd = MGDAWeighting()
+    names = ["ours", "torch", "t32", "daqp", "tjd"]
+    if baseline is not None:
+        names += ["b_ours", "b_torch", "b_t32"]
     print(f"\n### Small T, interleaved: best of {rounds} rounds of about {round_s * 1e3:.1f} ms "
           f"per solver, {n_inst} instance(s) per row\n")
-    print("| T | K | fairmt (NumPy) | fairmt (torch) | daqp | TorchJD MGDA | fairmt / daqp | "
-          "fairmt torch / daqp | TorchJD / fairmt |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    head = ("| T | K | fairmt (NumPy) | fairmt (torch) | fairmt (torch f32) | daqp | "
+            "TorchJD MGDA | fairmt / daqp | fairmt torch / daqp | fairmt torch f32 / daqp | "
+            "TorchJD / fairmt |")
+    if baseline is not None:
+        head += " baseline / daqp | baseline torch / daqp | baseline torch f32 / daqp |"
+    print(head)
+    print("|" + "---|" * (head.count("|") - 1))
     for T in Ts:
         for kind in LIB_KINDS:
             rng = np.random.default_rng(100 * T + len(kind))  # the seeds of table 4
             dq = Daqp(T)
-            best: dict[str, list[float]] = {n: [] for n in ("ours", "torch", "daqp", "tjd")}
+            best: dict[str, list[float]] = {n: [] for n in names}
             for _ in range(n_inst):
                 R = make_factor(rng, T, kind)
                 K = R @ R.T
                 K = 0.5 * (K + K.T)
                 b = np.zeros(T)
                 Kt = torch.from_numpy(K.copy())
+                K32 = Kt.float()
 
                 def tjd_call(Kt: Any = Kt) -> Any:
                     with torch.no_grad():
@@ -499,9 +532,14 @@ def small_table(Ts: list[int], n_inst: int, rounds: int, round_s: float) -> None
                 fns: dict[str, Callable[[], Any]] = {
                     "ours": lambda K=K: solve_simplex_qp(K),
                     "torch": lambda Kt=Kt: solve_simplex_qp(Kt),
+                    "t32": lambda K32=K32: solve_simplex_qp(K32),
                     "daqp": lambda K=K, b=b, dq=dq: dq.solve(K, b),
                     "tjd": tjd_call,
                 }
+                if baseline is not None:
+                    fns["b_ours"] = lambda K=K, f=baseline: f(K)
+                    fns["b_torch"] = lambda Kt=Kt, f=baseline: f(Kt)
+                    fns["b_t32"] = lambda K32=K32, f=baseline: f(K32)
                 number = {}
                 for n, fn in fns.items():  # calibrate: calls per round
                     one = best_time(fn, 3, 1)
@@ -519,10 +557,14 @@ def small_table(Ts: list[int], n_inst: int, rounds: int, round_s: float) -> None
                 return (f"{med:.2f}×" if len(r) == 1
                         else f"{med:.2f}× ({min(r):.2f}–{max(r):.2f})")
 
-            meds = [statistics.median(best[n]) for n in ("ours", "torch", "daqp", "tjd")]
+            meds = [statistics.median(best[n]) for n in ("ours", "torch", "t32", "daqp", "tjd")]
             times = [f"{m * 1e6:.1f} µs" if m < 1e-4 else fmt_us(m) for m in meds]
-            print(f"| {T} | {kind} | " + " | ".join(times) + f" | {cell('ours', 'daqp')} | "
-                  f"{cell('torch', 'daqp')} | {cell('tjd', 'ours')} |", flush=True)
+            row = (f"| {T} | {kind} | " + " | ".join(times) + f" | {cell('ours', 'daqp')} | "
+                   f"{cell('torch', 'daqp')} | {cell('t32', 'daqp')} | {cell('tjd', 'ours')} |")
+            if baseline is not None:
+                row += (f" {cell('b_ours', 'daqp')} | {cell('b_torch', 'daqp')} | "
+                        f"{cell('b_t32', 'daqp')} |")
+            print(row, flush=True)
 
 
 def main() -> None:
@@ -540,6 +582,9 @@ def main() -> None:
                     help="rounds of the small-T table (best of them is kept)")
     ap.add_argument("--small-inst", type=int, default=None,
                     help="instances per row of the small-T table (default 1 with --quick, else 3)")
+    ap.add_argument("--small-baseline", default=None, metavar="DIR",
+                    help="also time, in the small-T table, the fairmt_opt package under DIR "
+                         "(another version's tree, with its built kernel)")
     args = ap.parse_args()
     Ts = args.T
     if args.quick:
@@ -569,7 +614,8 @@ def main() -> None:
         n_small = args.small_inst if args.small_inst is not None else (1 if args.quick else 3)
         if n_small < 1 or args.small_rounds < 1:
             ap.error("--small-inst and --small-rounds must be at least 1")
-        small_table(args.small_T, n_small, args.small_rounds, 1e-3)
+        base = None if args.small_baseline is None else load_baseline(args.small_baseline)
+        small_table(args.small_T, n_small, args.small_rounds, 1e-3, base)
     if hasattr(os, "getloadavg"):
         print(f"\nload average at the end: {os.getloadavg()}")
 
