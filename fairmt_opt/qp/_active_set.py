@@ -456,6 +456,12 @@ def solve_active_set(
     x_opt, x_best, steps = block_pivot(K, b, inF, tol=tol, max_steps=min(block_steps, max_iter),
                                        trace=trace)
     if x_opt is not None:
+        if polish and steps < max_iter:  # the exact support (see _polish)
+            from ._polish import polish_support
+
+            x_opt, n3 = polish_support(K, b, x_opt, tol=tol, max_iter=max_iter - steps,
+                                       trace=trace)
+            steps += n3
         return x_opt, steps, 0, "optimal"
     start_support = None
     start_x = None
@@ -491,6 +497,11 @@ def solve_active_set(
             K, b, x, tol=tol, max_iter=max_iter - nit, roundoff_gap=roundoff_gap, trace=trace
         )
         nit += n2
+    if status == 0 and polish and nit < max_iter:  # the exact support (see _polish)
+        from ._polish import polish_support
+
+        x, n3 = polish_support(K, b, x, tol=tol, max_iter=max_iter - nit, trace=trace)
+        nit += n3
     return x, nit, status, msg
 
 

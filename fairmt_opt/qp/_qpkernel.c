@@ -172,8 +172,8 @@ static void kkt_matrix(ws_t *W, const int *F, int k) {
 }
 
 /* _kkt_inverse: N = inverse of M_F (dgesv against the identity), refused (-1) when singular,
- * not finite or max|N| max(1, k) > 1e12. */
-static int kkt_inverse(ws_t *W, const int *F, int k) {
+ * not finite or max|N| max(1, k) > limit (1e12: kkt_inverse; no limit: _polish._inverse). */
+static int kkt_inverse_lim(ws_t *W, const int *F, int k, double limit) {
     int n = k + 1, info = 0;
     kkt_matrix(W, F, k);
     double *R = W->R;
@@ -186,12 +186,15 @@ static int kkt_inverse(ws_t *W, const int *F, int k) {
         const double v = fabs(R[i]);
         if (!(v <= mx)) mx = v;  /* NaN propagates */
     }
-    if (!(mx * (k > 1 ? (double)k : 1.0) <= 1e12)) return -1;
+    if (!(mx * (k > 1 ? (double)k : 1.0) <= limit) || !(mx <= 1.7976931348623157e308))
+        return -1;
     const int ld = W->ld;
     for (int r = 0; r < n; ++r)  /* R is column-major: N[r][c] = R[r + c n] */
         for (int c = 0; c < n; ++c) W->N[(size_t)r * ld + c] = R[r + (size_t)c * n];
     return 0;
 }
+
+static int kkt_inverse(ws_t *W, const int *F, int k) { return kkt_inverse_lim(W, F, k, 1e12); }
 
 /* _solve_on: z = (nu, x_F) solving M_F z = (1, -b_F); -1 if singular or max|z| >= 1e8 */
 static int solve_on(ws_t *W, const int *F, int k, double *z) {
@@ -713,6 +716,8 @@ typedef struct {
 } prox_t;
 
 static int prox(ws_t *W, prox_t *P, double *x, double tol, int max_iter, int *nit_out);
+static void polish_support(ws_t *W, prox_t *P, double *x, double tol, int max_iter,
+                           int *nit_out);
 
 /* x'g - min g, g = Ks x + bs (the Frank-Wolfe gap of the scaled problem) */
 static double fw_gap(ws_t *W, const double *K, const double *b, const double *x) {
@@ -753,6 +758,11 @@ static int solve_active_set(ws_t *W, prox_t *P, double *x, double tol, int max_i
     int have_best = 0, steps = 0;
     const int max_steps = max_iter < FQP_BLOCK_STEPS ? max_iter : FQP_BLOCK_STEPS;
     if (block_pivot(W, tol, max_steps, x, &have_best, &steps)) {
+        if (polish && steps < max_iter) {  /* the exact support (polish_support) */
+            int n3 = 0;
+            polish_support(W, P, x, tol, max_iter - steps, &n3);
+            steps += n3;
+        }
         *nit_out = steps;
         return 0;
     }
@@ -796,6 +806,11 @@ static int solve_active_set(ws_t *W, prox_t *P, double *x, double tol, int max_i
         int n2 = 0;
         status = prox(W, P, x, tol, max_iter - nit, &n2);
         nit += n2;
+    }
+    if (status == 0 && polish && nit < max_iter) {  /* the exact support (polish_support) */
+        int n3 = 0;
+        polish_support(W, P, x, tol, max_iter - nit, &n3);
+        nit += n3;
     }
     *nit_out = nit;
     return status;
@@ -865,6 +880,207 @@ static int prox(ws_t *W, prox_t *P, double *x, double tol, int max_iter, int *ni
     P->pgap = best_gap;
     if (best_gap <= P->roundoff) { P->mode = 2; return 0; }
     return 1;
+}
+
+/* ---------------------------------------------------------------- polish_support */
+/* the constants of _polish.py */
+#define FQP_POLISH_TOL 1e-16 /* POLISH_TOL: multiplier test (below float64 round-off of g) */
+#define FQP_POLISH_MAX_TOL 1e-12 /* POLISH_MAX_TOL: the phase runs for tol up to this */
+#define FQP_Z_MAX 1e8        /* _Z_MAX: a subproblem solution beyond this is singular */
+#define FQP_REFINE 3         /* _REFINE: refinement steps */
+#define FQP_STAT 1e-14       /* _STAT: stationarity residual that calls for the exact solve */
+#define FQP_STAT_REL 1e-6    /* _STAT_REL: or this fraction of |lambda| */
+#define FQP_RES_TOL 1e-15    /* _RES_TOL: accepted residual, relative to 1 + max|z| */
+
+/* _refined: z = N (1, -b_F) into W->z, refined against M_F by z += N (rhs - M_F z) up to
+ * FQP_REFINE times: in double until max|residual| <= FQP_RES_TOL (1 + max|z|); with ext,
+ * always FQP_REFINE times with the residual summed in long double, then the same test.
+ * Returns 0 (accepted) or -1 (not accepted, z not finite or max|z| >= FQP_Z_MAX). Uses c, w. */
+static int pol_refined(ws_t *W, int ext) {
+    const int k = W->k, ld = W->ld, T = W->T;
+    const double *K = W->K, *b = W->b;
+    const int *F = W->F;
+    double *z = W->z, *rh = W->c, *r = W->w;
+    rh[0] = 1.0;
+    for (int p = 0; p < k; ++p) rh[p + 1] = -b[F[p]];
+    for (int q = 0; q <= k; ++q) z[q] = dot(W->N + (size_t)q * ld, rh, k + 1);
+    int ok = 0;
+    for (int step = 0; step <= FQP_REFINE; ++step) {
+        double rmax = 0.0, zmax = 0.0;
+        if (ext) {
+            long double sx = 0.0L;
+            for (int p = 0; p < k; ++p) sx += (long double)z[p + 1];
+            r[0] = (double)((long double)rh[0] - sx);
+            for (int p = 0; p < k; ++p) {
+                const double *Kp = K + (size_t)F[p] * T;
+                long double a = 0.0L;
+                for (int q = 0; q < k; ++q) a += (long double)Kp[F[q]] * (long double)z[q + 1];
+                r[p + 1] = (double)((long double)rh[p + 1] - ((long double)z[0] + a));
+            }
+        } else {
+            double sx = 0.0;
+            for (int p = 0; p < k; ++p) sx += z[p + 1];
+            r[0] = rh[0] - sx;
+            for (int p = 0; p < k; ++p) {
+                const double *Kp = K + (size_t)F[p] * T;
+                double a = 0.0;
+                for (int q = 0; q < k; ++q) a += Kp[F[q]] * z[q + 1];
+                r[p + 1] = rh[p + 1] - (z[0] + a);
+            }
+        }
+        for (int q = 0; q <= k; ++q) {
+            const double a = fabs(z[q]), e = fabs(r[q]);
+            if (!(a <= zmax)) zmax = a;
+            if (!(e <= rmax)) rmax = e;
+        }
+        ok = zmax < FQP_Z_MAX && rmax <= FQP_RES_TOL * (1.0 + zmax);
+        if (!ext && ok) return 0;
+        if (step < FQP_REFINE) {
+            double *d = W->u;
+            for (int q = 0; q <= k; ++q) d[q] = dot(W->N + (size_t)q * ld, r, k + 1);
+            for (int q = 0; q <= k; ++q) z[q] += d[q];
+        }
+    }
+    return ext && ok ? 0 : -1;
+}
+
+/* _f_ext: f(x) summed in long double over the support of x */
+static long double f_ext(ws_t *W, const double *x) {
+    const int T = W->T;
+    const double *K = W->K, *b = W->b;
+    int m = 0;
+    int *S = W->list;
+    for (int t = 0; t < T; ++t)
+        if (x[t] != 0.0) S[m++] = t;
+    long double q = 0.0L, l = 0.0L;
+    for (int p = 0; p < m; ++p) {
+        const double *Kp = K + (size_t)S[p] * T;
+        long double a = 0.0L;
+        for (int r = 0; r < m; ++r) a += (long double)Kp[S[r]] * (long double)x[S[r]];
+        q += (long double)x[S[p]] * a;
+        l += (long double)b[S[p]] * (long double)x[S[p]];
+    }
+    return 0.5L * q + l;
+}
+
+/* polish_support (_polish.py): from the feasible x, a primal active-set method with the
+ * multiplier test at min(tol, FQP_POLISH_TOL), no zero-curvature test, the inverse of M_F
+ * updated by border / drop and every subproblem solution refined against M_F (rebuilt when
+ * the refinement fails; the entering index banned when it still fails or its Schur
+ * complement is not positive); the last face refined with long double residuals; x is kept
+ * when the polished point is not lower in f. P->xbest holds the start. */
+static void polish_support(ws_t *W, prox_t *P, double *x, double tol, int max_iter,
+                           int *nit_out) {
+    const int T = W->T;
+    const double *K = W->K, *b = W->b;
+    const double tp = tol < FQP_POLISH_TOL ? tol : FQP_POLISH_TOL;
+    double *g = W->g, *z = W->z;
+    int *F = W->F, *inF = W->inF;
+    *nit_out = 0;
+    if (!(tol <= FQP_POLISH_MAX_TOL)) return;
+    grad_full(K, b, T, x, g, W->list);
+    double xg = 0.0;
+    for (int t = 0; t < T; ++t) xg += x[t] * g[t];
+    double stat = 0.0, mumin = INFINITY;
+    for (int t = 0; t < T; ++t) {
+        const double mu = g[t] - xg;
+        if (x[t] > 0.0) {
+            if (fabs(mu) > stat) stat = fabs(mu);
+        } else if (mu < mumin) {
+            mumin = mu;
+        }
+    }
+    if (!(mumin < -tp || stat > fmin(FQP_STAT, FQP_STAT_REL * fabs(xg)))) return;
+    int k0 = 0;
+    for (int t = 0; t < T; ++t)
+        if (x[t] > 0.0) W->sF[k0++] = t;
+    if (kkt_inverse_lim(W, W->sF, k0, INFINITY) != 0) return;
+    set_F(W, W->sF, k0);
+    memcpy(P->xbest, x, (size_t)T * sizeof(double));
+    clear_ban(W);
+    int nit = 0, last = -1;
+    rec_mask(W, inF);
+    while (nit < max_iter) {
+        const int k = W->k;
+        if (pol_refined(W, 0) != 0) {  /* the updates lost the inverse: rebuild it once */
+            if (kkt_inverse_lim(W, F, k, INFINITY) != 0 || pol_refined(W, 0) != 0) {
+                if (last < 0) break;  /* still not: the last entering index made M_F singular */
+                add_ban(W, last);
+                int m = 0;
+                for (int p = 0; p < k; ++p)
+                    if (F[p] != last) F[m++] = F[p];
+                inF[last] = 0;
+                W->k = m;
+                last = -1;
+                if (kkt_inverse_lim(W, F, m, INFINITY) != 0) break;
+                ++nit;
+                rec_mask(W, inF);
+                continue;
+            }
+        }
+        double zmin = INFINITY;
+        for (int p = 0; p < k; ++p)
+            if (!(z[p + 1] >= zmin)) zmin = z[p + 1];
+        if (zmin < 0.0) {  /* move towards z until the first coordinate hits zero; drop it */
+            int pos = -1;
+            double tmin = INFINITY;
+            for (int p = 0; p < k; ++p) {
+                const double xi = x[F[p]], d = z[p + 1] - xi;
+                if (d < 0.0) {
+                    const double r = (xi > 0.0 ? xi : 0.0) / -d;
+                    if (pos < 0 || r < tmin) { tmin = r; pos = p; }
+                }
+            }
+            if (pos < 0) break;
+            for (int p = 0; p < k; ++p) {
+                const double xi = x[F[p]], v = xi + tmin * (z[p + 1] - xi);
+                x[F[p]] = v > 0.0 ? v : 0.0;
+            }
+            x[F[pos]] = 0.0;
+            last = -1;
+            drop(W, pos, NULL);
+            ++nit;
+            rec_mask(W, inF);
+            continue;
+        }
+        for (int p = 0; p < k; ++p) x[F[p]] = z[p + 1];
+        grad_on(K, b, T, F, k, x, g);
+        xg = 0.0;
+        for (int t = 0; t < T; ++t) xg += x[t] * g[t];
+        int j = -1;
+        mumin = INFINITY;
+        for (int t = 0; t < T; ++t) {
+            if (inF[t] || W->ban[t]) continue;
+            const double mu = g[t] - xg;
+            if (j < 0 || mu < mumin) { mumin = mu; j = t; }
+        }
+        if (j < 0 || !(mumin < -tp)) {  /* optimal: the last face once more, long double */
+            if (pol_refined(W, 1) == 0) {
+                zmin = INFINITY;
+                for (int p = 0; p < k; ++p)
+                    if (!(z[p + 1] >= zmin)) zmin = z[p + 1];
+                if (zmin >= 0.0)
+                    for (int p = 0; p < k; ++p) x[F[p]] = z[p + 1];
+            }
+            break;
+        }
+        const double s = schur(W, j);
+        ++nit;
+        if (!(s > 0.0)) {  /* numerically singular: j cannot enter */
+            add_ban(W, j);
+            continue;
+        }
+        border(W, s, NULL, j);
+        F[k] = j;
+        inF[j] = 1;
+        W->k = k + 1;
+        last = j;
+        rec_mask(W, inF);
+    }
+    *nit_out = nit;
+    renormalise(x, T);
+    if (!(f_ext(W, x) <= f_ext(W, P->xbest)))  /* round-off: keep the start */
+        memcpy(x, P->xbest, (size_t)T * sizeof(double));
 }
 
 /* Size of the double (which = 0) and int (which = 1) work arrays for problem size T. */
