@@ -43,9 +43,11 @@ def closed_form_t2(k00: float, k01: float, k11: float, b0: float, b1: float,
     k00, k01, k11 = k00 / scale, k01 / scale, k11 / scale
     a = k00 - 2.0 * k01 + k11
     db = b0 - b1  # not b0 / scale - b1 / scale: a large common offset would overflow there
-    c = k01 - k11 + (db / scale if math.isfinite(db) else b0 / scale - b1 / scale)
+    # (db - db == 0 tests that db is finite: b0, b1 are)
+    c = k01 - k11 + (db / scale if db - db == 0.0 else b0 / scale - b1 / scale)
     if a > 0.0:
-        return min(1.0, max(0.0, -c / a))
+        t = -c / a  # clipped to [0, 1] (-0.0 to 0.0, as max(0.0, t) does)
+        return 1.0 if t > 1.0 else t if t > 0.0 else 0.0
     d = 0.5 * a + c
     return 1.0 if d < 0.0 else 0.0 if d > 0.0 else 0.5
 

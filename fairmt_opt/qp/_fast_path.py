@@ -17,7 +17,7 @@ import math
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 import numpy as np
 
@@ -28,7 +28,7 @@ from ._active_set import _RHO
 from ._closed_form import entries_result, sym_entries_result
 from ._result import Lazy, SimplexQPResult, _kernel_result, _set_x
 
-__all__ = ["record_working_sets", "solve_plain"]
+__all__ = ["record_working_sets", "solve_plain", "solve_plain_torch"]
 
 _F64 = np.dtype(np.float64)
 _F32 = np.dtype(np.float32)
@@ -348,7 +348,7 @@ def solve_plain(K: Any, b: Any, check: bool) -> SimplexQPResult | Literal[False]
     and constants are per thread."""
     if type(K) is not np.ndarray:
         if type(K) is _TENSOR or (_TENSOR is None and _is_tensor(K) and type(K) is _TENSOR):
-            return _plain_torch(K, b, check)
+            return solve_plain_torch(K, b, check)
         return None
     dt = K.dtype
     if dt is _F64 or dt == _F64:
@@ -379,7 +379,6 @@ def solve_plain(K: Any, b: Any, check: bool) -> SimplexQPResult | Literal[False]
         if kern and _qp_kernel.KERNEL is not None and _TRACE is None:  # reloaded
             return _renewed(K, b, check)
         return None
-    kern = cast(_qp_kernel.QPKernel, kern)
     _, bK, bb, bx, bg, info, _, ctx, last, params, p64, p32, _, _, shape1 = plan
     if b is None:
         flags = 0
@@ -395,7 +394,7 @@ def solve_plain(K: Any, b: Any, check: bool) -> SimplexQPResult | Literal[False]
     if last[0] is not p:  # the argument block, as QPKernel.call writes it
         params[1:] = p
         last[0] = p
-    if kern.solve_ctx(ctx) != 0:
+    if kern.solve_ctx(ctx) != 0:  # type: ignore[union-attr]
         return False
     x = bx.copy()
     bxv, _, bmin, pgap, outer, nit, mode, scale = info.tolist()
@@ -404,8 +403,9 @@ def solve_plain(K: Any, b: Any, check: bool) -> SimplexQPResult | Literal[False]
                           (x, bg.copy(), bxv, 1.0, bmin, scale))
 
 
-def _plain_torch(K: Any, b: Any, check: bool) -> SimplexQPResult | Literal[False] | None:
-    """:func:`solve_plain` for a torch tensor ``K``."""
+def solve_plain_torch(K: Any, b: Any, check: bool) -> SimplexQPResult | Literal[False] | None:
+    """:func:`solve_plain` for a ``torch.Tensor`` ``K`` (the caller's dispatch, once torch
+    has been seen: ``type(K) is _TENSOR``)."""
     if not K.is_cpu:
         return None
     dt = K.dtype
@@ -439,7 +439,6 @@ def _plain_torch(K: Any, b: Any, check: bool) -> SimplexQPResult | Literal[False
         if kern and _qp_kernel.KERNEL is not None and _TRACE is None:  # reloaded
             return _renewed(K, b, check)
         return None
-    kern = cast(_qp_kernel.QPKernel, kern)
     _, bK, bb, bx, bg, info, ptrs, ctx, last, params, p64, p32, kaddr, baddr, shape1 = plan
     bptr = kptr = 0
     if b is None:
@@ -470,7 +469,7 @@ def _plain_torch(K: Any, b: Any, check: bool) -> SimplexQPResult | Literal[False
     if bptr:
         ptrs[1] = bptr
     try:
-        code = kern.solve_ctx(ctx)
+        code = kern.solve_ctx(ctx)  # type: ignore[union-attr]
     finally:  # between calls the address block points to the buffers
         if kptr:
             ptrs[0] = kaddr

@@ -37,6 +37,7 @@ from ._fast_path import (
     _small_torch,
     _solve_kernel,
     solve_plain,
+    solve_plain_torch,
 )
 from ._fast_path import record_working_sets as record_working_sets
 from ._frank_wolfe import frank_wolfe_qp
@@ -329,7 +330,12 @@ def solve_simplex_qp(
         plain = tol is None and max_iter is None and warm_start is None
         # a small float64/float32 K (NumPy or CPU torch) with the default options; False: the
         # kernel ran and declined the data (the Python path below words the error)
-        res = solve_plain(K, b, check_input) if plain else None
+        if not plain:
+            res = None
+        elif type(K) is _fast_path._TENSOR:
+            res = solve_plain_torch(K, b, check_input)
+        else:
+            res = solve_plain(K, b, check_input)
         if res:
             return res
         if res is None:
