@@ -895,15 +895,17 @@ static int prox(ws_t *W, prox_t *P, double *x, double tol, int max_iter, int *ni
 /* _refined: z = N (1, -b_F) into W->z, refined against M_F by z += N (rhs - M_F z) up to
  * FQP_REFINE times: in double until max|residual| <= FQP_RES_TOL (1 + max|z|); with ext,
  * always FQP_REFINE times with the residual summed in long double, then the same test.
- * Returns 0 (accepted) or -1 (not accepted, z not finite or max|z| >= FQP_Z_MAX). Uses c, w. */
-static int pol_refined(ws_t *W, int ext) {
+ * Returns 0 (accepted) or -1 (not accepted, z not finite or max|z| >= FQP_Z_MAX). Uses c, w,
+ * u; have_z: z already holds N (1, -b_F). */
+static int pol_refined(ws_t *W, const double *KF, int ext, int have_z) {
     const int k = W->k, ld = W->ld, T = W->T;
-    const double *K = W->K, *b = W->b;
+    const double *b = W->b;
     const int *F = W->F;
     double *z = W->z, *rh = W->c, *r = W->w;
     rh[0] = 1.0;
     for (int p = 0; p < k; ++p) rh[p + 1] = -b[F[p]];
-    for (int q = 0; q <= k; ++q) z[q] = dot(W->N + (size_t)q * ld, rh, k + 1);
+    if (!have_z)  /* else z = N rh already (computed by border / drop in their sweep) */
+        for (int q = 0; q <= k; ++q) z[q] = dot(W->N + (size_t)q * ld, rh, k + 1);
     int ok = 0;
     for (int step = 0; step <= FQP_REFINE; ++step) {
         double rmax = 0.0, zmax = 0.0;
@@ -912,21 +914,17 @@ static int pol_refined(ws_t *W, int ext) {
             for (int p = 0; p < k; ++p) sx += (long double)z[p + 1];
             r[0] = (double)((long double)rh[0] - sx);
             for (int p = 0; p < k; ++p) {
-                const double *Kp = K + (size_t)F[p] * T;
+                const double *Kp = KF + (size_t)p * T;
                 long double a = 0.0L;
-                for (int q = 0; q < k; ++q) a += (long double)Kp[F[q]] * (long double)z[q + 1];
+                for (int q = 0; q < k; ++q) a += (long double)Kp[q] * (long double)z[q + 1];
                 r[p + 1] = (double)((long double)rh[p + 1] - ((long double)z[0] + a));
             }
         } else {
             double sx = 0.0;
             for (int p = 0; p < k; ++p) sx += z[p + 1];
             r[0] = rh[0] - sx;
-            for (int p = 0; p < k; ++p) {
-                const double *Kp = K + (size_t)F[p] * T;
-                double a = 0.0;
-                for (int q = 0; q < k; ++q) a += Kp[F[q]] * z[q + 1];
-                r[p + 1] = rh[p + 1] - (z[0] + a);
-            }
+            for (int p = 0; p < k; ++p)
+                r[p + 1] = rh[p + 1] - (z[0] + dot(KF + (size_t)p * T, z + 1, k));
         }
         for (int q = 0; q <= k; ++q) {
             const double a = fabs(z[q]), e = fabs(r[q]);
@@ -942,6 +940,21 @@ static int pol_refined(ws_t *W, int ext) {
         }
     }
     return ext && ok ? 0 : -1;
+}
+
+/* row and column p of KF = K_FF (compact, leading dimension T, in the order of W->F) */
+static void kff_row(ws_t *W, double *KF, int p) {
+    const int T = W->T, k = W->k;
+    const double *Kp = W->K + (size_t)W->F[p] * T;
+    for (int q = 0; q < k; ++q) {
+        const double v = Kp[W->F[q]];
+        KF[(size_t)p * T + q] = v;
+        KF[(size_t)q * T + p] = v;
+    }
+}
+
+static void kff_all(ws_t *W, double *KF) {
+    for (int p = 0; p < W->k; ++p) kff_row(W, KF, p);
 }
 
 /* _f_ext: f(x) summed in long double over the support of x */
@@ -996,14 +1009,18 @@ static void polish_support(ws_t *W, prox_t *P, double *x, double tol, int max_it
         if (x[t] > 0.0) W->sF[k0++] = t;
     if (kkt_inverse_lim(W, W->sF, k0, INFINITY) != 0) return;
     set_F(W, W->sF, k0);
+    double *KF = P->Kp;  /* K_FF (free after the proximal refinement) */
+    kff_all(W, KF);
     memcpy(P->xbest, x, (size_t)T * sizeof(double));
     clear_ban(W);
-    int nit = 0, last = -1;
+    int nit = 0, last = -1, zok = 0;
     rec_mask(W, inF);
     while (nit < max_iter) {
         const int k = W->k;
-        if (pol_refined(W, 0) != 0) {  /* the updates lost the inverse: rebuild it once */
-            if (kkt_inverse_lim(W, F, k, INFINITY) != 0 || pol_refined(W, 0) != 0) {
+        const int have_z = zok;
+        zok = 0;
+        if (pol_refined(W, KF, 0, have_z) != 0) {  /* lost the inverse: rebuild it once */
+            if (kkt_inverse_lim(W, F, k, INFINITY) != 0 || pol_refined(W, KF, 0, 0) != 0) {
                 if (last < 0) break;  /* still not: the last entering index made M_F singular */
                 add_ban(W, last);
                 int m = 0;
@@ -1011,6 +1028,7 @@ static void polish_support(ws_t *W, prox_t *P, double *x, double tol, int max_it
                     if (F[p] != last) F[m++] = F[p];
                 inF[last] = 0;
                 W->k = m;
+                kff_all(W, KF);
                 last = -1;
                 if (kkt_inverse_lim(W, F, m, INFINITY) != 0) break;
                 ++nit;
@@ -1038,7 +1056,9 @@ static void polish_support(ws_t *W, prox_t *P, double *x, double tol, int max_it
             }
             x[F[pos]] = 0.0;
             last = -1;
-            drop(W, pos, NULL);
+            drop(W, pos, b);
+            zok = 1;
+            if (pos < W->k) kff_row(W, KF, pos);  /* F[pos] is the former last index */
             ++nit;
             rec_mask(W, inF);
             continue;
@@ -1055,7 +1075,7 @@ static void polish_support(ws_t *W, prox_t *P, double *x, double tol, int max_it
             if (j < 0 || mu < mumin) { mumin = mu; j = t; }
         }
         if (j < 0 || !(mumin < -tp)) {  /* optimal: the last face once more, long double */
-            if (pol_refined(W, 1) == 0) {
+            if (pol_refined(W, KF, 1, 0) == 0) {
                 zmin = INFINITY;
                 for (int p = 0; p < k; ++p)
                     if (!(z[p + 1] >= zmin)) zmin = z[p + 1];
@@ -1070,10 +1090,12 @@ static void polish_support(ws_t *W, prox_t *P, double *x, double tol, int max_it
             add_ban(W, j);
             continue;
         }
-        border(W, s, NULL, j);
+        border(W, s, b, j);
+        zok = 1;
         F[k] = j;
         inF[j] = 1;
         W->k = k + 1;
+        kff_row(W, KF, k);
         last = j;
         rec_mask(W, inF);
     }
