@@ -400,7 +400,7 @@ def solve_plain(K: Any, b: Any, check: bool) -> SimplexQPResult | Literal[False]
     bxv, _, bmin, pgap, outer, nit, mode, scale = info.tolist()
     return _kernel_result(x.astype(_F32) if low else x, int(nit),
                           "optimal" if mode == 0 else _message(mode, outer, pgap),
-                          (x, bg.copy(), bxv, 1.0, bmin, scale))
+                          (x, bg.tobytes(), bxv, 1.0, bmin, scale))
 
 
 def solve_plain_torch(K: Any, b: Any, check: bool) -> SimplexQPResult | Literal[False] | None:
@@ -481,4 +481,4 @@ def solve_plain_torch(K: Any, b: Any, check: bool) -> SimplexQPResult | Literal[
     bxv, _, bmin, pgap, outer, nit, mode, scale = info.tolist()
     return _kernel_result(_TORCH.from_numpy(x.astype(_F32) if low else x), int(nit),
                           "optimal" if mode == 0 else _message(mode, outer, pgap),
-                          (x, bg.copy(), bxv, 1.0, bmin, scale))
+                          (x, bg.tobytes(), bxv, 1.0, bmin, scale))

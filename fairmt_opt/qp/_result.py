@@ -17,8 +17,9 @@ __all__ = ["SimplexQPResult"]
 #: ``(x, g, b'x, scale, shift, unit)`` with ``x`` the float64 solution, ``g`` the gradient
 #: :math:`(Kx + b - \mathrm{shift})/\mathrm{unit}` (shift 0 and unit 1 when omitted),
 #: ``scale`` the data scale in the units of ``g`` (:func:`~fairmt_opt.certificates.data_scale`)
-Lazy = (tuple[np.ndarray, np.ndarray, float, float]
-        | tuple[np.ndarray, np.ndarray, float, float, float, float])
+#: (``g`` may also be its float64 bytes, ``ndarray.tobytes``: a cheaper copy of a buffer)
+Lazy = (tuple[np.ndarray, np.ndarray | bytes, float, float]
+        | tuple[np.ndarray, np.ndarray | bytes, float, float, float, float])
 #: what a result stores until a certificate field is first read: the fields themselves, or a
 #: function of no argument that computes them then (the closed form of ``T <= 2`` defers even
 #: its gradient: a training loop that reads only ``x`` does not pay for it)
@@ -115,6 +116,8 @@ class SimplexQPResult:
         assert source is not None
         lazy = source() if callable(source) else source
         xn, g, bx, scale = lazy[:4]
+        if isinstance(g, bytes):
+            g = np.frombuffer(g)
         gap, lam, res = _residuals(xn, g, scale)  # the certificate's reading of g
         if len(lazy) == 6:
             shift, unit = lazy[4:]
