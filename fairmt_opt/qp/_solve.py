@@ -248,9 +248,9 @@ def solve_simplex_qp(
     :math:`\max(10^{-10}, 10\,\varepsilon)` of :math:`s` (``message`` says so).
 
     Cost (one core, measured on MGDA Gramians): :math:`T = 2` and :math:`5`: 2-3 µs for
-    float64 NumPy input, about 1.5 µs of which is the call itself (argument checks, the
-    kernel call, the result), about 1 µs more for a torch tensor, 2 µs more for float32
-    torch data; :math:`T = 100`:
+    float64 NumPy input (at :math:`T = 5` about 1.5 µs of it is the call itself: argument
+    checks, the kernel call, the result), about 1 µs more for a torch tensor, 2-3 µs more
+    for float32 torch data; :math:`T = 100`:
     0.1-0.5 ms; :math:`T = 1000`: 50-150 ms on well-conditioned or rank-deficient Gramians,
     about 0.5 s on ill-conditioned ones (see the performance page for the figures against
     daqp, quadprog, cvxpy, TorchJD and LibMTL).
