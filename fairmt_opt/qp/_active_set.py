@@ -484,14 +484,17 @@ def solve_active_set(
     budget = max(1, max_iter - steps)
     if polish:
         budget = min(budget, 5 * T + 50)
+    primal: dict[str, Any] = {}  # the primal method's last working set and inverse
     x, nit, status, msg = active_set_qp(
-        K, b, tol=tol, max_iter=budget, support=start_support, x0=start_x, trace=trace
+        K, b, tol=tol, max_iter=budget, support=start_support, x0=start_x, trace=trace,
+        state=primal,
     )
     nit += steps
     if status == 0 and polish:  # verify on the scaled data: round-off in the inverse updates
         g = K @ x + b
         if abs(float(x.sum()) - 1.0) > 1e-13 * T or float(x @ g - g.min()) > max(tol, 1e-13):
             status = 1
+    face = (primal["F"], primal["N"]) if status == 0 and primal else None
     if status != 0 and polish and nit < max_iter:
         x, n2, status, msg = _proximal_refinement(
             K, b, x, tol=tol, max_iter=max_iter - nit, roundoff_gap=roundoff_gap, trace=trace
@@ -500,7 +503,8 @@ def solve_active_set(
     if status == 0 and polish and nit < max_iter:  # the exact support (see _polish)
         from ._polish import polish_support
 
-        x, n3 = polish_support(K, b, x, tol=tol, max_iter=max_iter - nit, trace=trace)
+        x, n3 = polish_support(K, b, x, tol=tol, max_iter=max_iter - nit, trace=trace,
+                               face=face)
         nit += n3
     return x, nit, status, msg
 

@@ -46,7 +46,9 @@ POLISH_MAX_TOL = 1e-12
 _Z_MAX = 1e8  # a subproblem solution beyond this (the data scaled to 1) is singular
 _REFINE = 3  # refinement steps at most
 _STAT = 1e-14  # stationarity residual on the support that calls for the exact solve,
-_STAT_REL = 1e-6  # or this fraction of |lambda| (the level of the multipliers)
+_STAT_REL = 1e-6  # or this fraction of |lambda| (the level of the multipliers),
+_LAM_MIN = 1e-14  # the phase runs when |lambda| is above this (below, f is 0 to round-off and
+#                   the multipliers are round-off too: nothing to gain)
 _RES_TOL = 1e-15  # residual of an accepted subproblem solution, relative to 1 + max|z|
 
 
@@ -105,13 +107,16 @@ def _f_ext(K: np.ndarray, b: np.ndarray, x: np.ndarray) -> float:
 def polish_support(
     K: np.ndarray, b: np.ndarray, x: np.ndarray, *, tol: float, max_iter: int,
     trace: list[tuple[int, ...]] | None = None,
+    face: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, int]:
     """Identify the support of the optimum from the feasible ``x`` (see the module docstring).
 
     Returns ``(x, nit)``: the polished point (``x`` itself when ``tol > POLISH_MAX_TOL``, when no
     multiplier is below ``min(tol, POLISH_TOL)`` and the support's stationarity residual is
     small, or when polishing did not lower :math:`f`) and the working-set changes made.
-    ``trace``, if given, receives every working set the phase visits.
+    ``trace``, if given, receives every working set the phase visits. ``face``: the primal
+    method's last working set and inverse of its KKT matrix (the refinement checks it), used
+    instead of a new inverse when that working set is the support of ``x``.
     """
     if not tol <= POLISH_MAX_TOL:
         return x, 0
@@ -122,10 +127,15 @@ def polish_support(
     inF = x > 0.0
     stat = float(np.abs(mu[inF]).max())
     mu[inF] = np.inf
-    if not (float(mu.min()) < -tp or stat > min(_STAT, _STAT_REL * abs(float(x @ g)))):
+    lam = abs(float(x @ g))
+    if not (lam > _LAM_MIN and (float(mu.min()) < -tp or stat > min(_STAT, _STAT_REL * lam))):
         return x, 0
     F = np.flatnonzero(inF)
-    N = _inverse(K, F)
+    N: np.ndarray | None
+    if face is not None and face[0].size == F.size and bool(inF[face[0]].all()):
+        F, N = face[0].copy(), face[1]
+    else:
+        N = _inverse(K, F)
     if N is None:
         return x, 0
     xs = x.copy()

@@ -717,7 +717,7 @@ typedef struct {
 
 static int prox(ws_t *W, prox_t *P, double *x, double tol, int max_iter, int *nit_out);
 static void polish_support(ws_t *W, prox_t *P, double *x, double tol, int max_iter,
-                           int *nit_out);
+                           int face, int *nit_out);
 
 /* x'g - min g, g = Ks x + bs (the Frank-Wolfe gap of the scaled problem) */
 static double fw_gap(ws_t *W, const double *K, const double *b, const double *x) {
@@ -760,7 +760,7 @@ static int solve_active_set(ws_t *W, prox_t *P, double *x, double tol, int max_i
     if (block_pivot(W, tol, max_steps, x, &have_best, &steps)) {
         if (polish && steps < max_iter) {  /* the exact support (polish_support) */
             int n3 = 0;
-            polish_support(W, P, x, tol, max_iter - steps, &n3);
+            polish_support(W, P, x, tol, max_iter - steps, 0, &n3);
             steps += n3;
         }
         *nit_out = steps;
@@ -802,6 +802,7 @@ static int solve_active_set(ws_t *W, prox_t *P, double *x, double tol, int max_i
         if (!(fabs(sx - 1.0) <= 1e-13 * T) || !(fw_gap(W, K, b, x) <= fmax(tol, 1e-13)))
             status = 1;
     }
+    const int face = status == 0;  /* W->F, W->N: the primal method's last working set */
     if (status != 0 && polish && nit < max_iter) {
         int n2 = 0;
         status = prox(W, P, x, tol, max_iter - nit, &n2);
@@ -809,7 +810,7 @@ static int solve_active_set(ws_t *W, prox_t *P, double *x, double tol, int max_i
     }
     if (status == 0 && polish && nit < max_iter) {  /* the exact support (polish_support) */
         int n3 = 0;
-        polish_support(W, P, x, tol, max_iter - nit, &n3);
+        polish_support(W, P, x, tol, max_iter - nit, face, &n3);
         nit += n3;
     }
     *nit_out = nit;
@@ -890,6 +891,7 @@ static int prox(ws_t *W, prox_t *P, double *x, double tol, int max_iter, int *ni
 #define FQP_REFINE 3         /* _REFINE: refinement steps */
 #define FQP_STAT 1e-14       /* _STAT: stationarity residual that calls for the exact solve */
 #define FQP_STAT_REL 1e-6    /* _STAT_REL: or this fraction of |lambda| */
+#define FQP_LAM_MIN 1e-14    /* _LAM_MIN: the phase runs when |lambda| is above this */
 #define FQP_RES_TOL 1e-15    /* _RES_TOL: accepted residual, relative to 1 + max|z| */
 
 /* _refined: z = N (1, -b_F) into W->z, refined against M_F by z += N (rhs - M_F z) up to
@@ -981,9 +983,10 @@ static long double f_ext(ws_t *W, const double *x) {
  * updated by border / drop and every subproblem solution refined against M_F (rebuilt when
  * the refinement fails; the entering index banned when it still fails or its Schur
  * complement is not positive); the last face refined with long double residuals; x is kept
- * when the polished point is not lower in f. P->xbest holds the start. */
+ * when the polished point is not lower in f. P->xbest holds the start. face: W->F and W->N
+ * are the primal method's last working set and inverse (used when F is the support of x). */
 static void polish_support(ws_t *W, prox_t *P, double *x, double tol, int max_iter,
-                           int *nit_out) {
+                           int face, int *nit_out) {
     const int T = W->T;
     const double *K = W->K, *b = W->b;
     const double tp = tol < FQP_POLISH_TOL ? tol : FQP_POLISH_TOL;
@@ -1003,12 +1006,18 @@ static void polish_support(ws_t *W, prox_t *P, double *x, double tol, int max_it
             mumin = mu;
         }
     }
-    if (!(mumin < -tp || stat > fmin(FQP_STAT, FQP_STAT_REL * fabs(xg)))) return;
+    const double lam = fabs(xg);
+    if (!(lam > FQP_LAM_MIN && (mumin < -tp || stat > fmin(FQP_STAT, FQP_STAT_REL * lam))))
+        return;
     int k0 = 0;
     for (int t = 0; t < T; ++t)
         if (x[t] > 0.0) W->sF[k0++] = t;
-    if (kkt_inverse_lim(W, W->sF, k0, INFINITY) != 0) return;
-    set_F(W, W->sF, k0);
+    int same = face && W->k == k0;  /* the primal method's working set is the support */
+    for (int p = 0; p < W->k && same; ++p) same = x[F[p]] > 0.0;
+    if (!same) {
+        if (kkt_inverse_lim(W, W->sF, k0, INFINITY) != 0) return;
+        set_F(W, W->sF, k0);
+    }
     double *KF = P->Kp;  /* K_FF (free after the proximal refinement) */
     kff_all(W, KF);
     memcpy(P->xbest, x, (size_t)T * sizeof(double));
