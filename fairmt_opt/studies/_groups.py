@@ -43,7 +43,8 @@ from ..fairness import (
 )
 
 __all__ = ["FAIRNESS_METRIC", "GROUP_COLUMNS", "HEADLINE_RATE", "UTILITY_METRIC",
-           "HeadlineResampler", "group_rate_rows", "headline_rates", "summary_metrics"]
+           "HeadlineResampler", "SummaryResampler", "group_rate_rows", "headline_rates",
+           "summary_metrics"]
 
 #: the fairness metric and the utility metric that summarise each task kind
 FAIRNESS_METRIC = {"detection": "eo", "classification": "eo", "regression": "ks"}
@@ -89,63 +90,6 @@ def headline_rates(task: Task, stats: Any) -> tuple[np.ndarray, np.ndarray]:
     return np.where(n_ok > 0, mean, np.nan), n_ok > 0
 
 
-class HeadlineResampler:
-    r"""The headline group rates (:func:`headline_rates`) of one task and one model on
-    bootstrap resamples of a sample, the same numbers as on the resampled rows but cheaper.
-
-    Detection and classification: every row falls into one *cell* (group, label, predicted
-    class, labelled), and the hard counts of a resample are those of the cells weighted by
-    how often the resample draws each (:func:`fairmt_opt.fairness.hard_stats` with
-    ``sample_weight``). The counts are exact integers either way, so the rates are equal bit
-    for bit to :func:`headline_rates` of :func:`fairmt_opt.fairness.hard_stats` on the rows
-    ``idx``; cost :math:`O(N)` for the counts plus :math:`O(C K G)` for ``C`` cells, instead
-    of :math:`O(N K G)`. Regression: :func:`fairmt_opt.fairness.hard_stats` on the rows
-    ``idx`` (the MAE sums are not integers).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from fairmt_opt.fairness import Task, hard_stats
-    >>> t = Task("y", "detection")
-    >>> z, y, g = [1.0, -1.0, 1.0, -1.0, 2.0], [1, 1, 1, 0, 1], [0, 0, 1, 1, 0]
-    >>> r = HeadlineResampler(t, z, y, None, g, 2)
-    >>> idx = np.array([0, 1, 1, 4, 2])
-    >>> r(idx), headline_rates(t, hard_stats(t, np.take(z, idx), np.take(y, idx), None,
-    ...                                      np.take(g, idx), 2))[0]
-    (array([0.5, 1. ]), array([0.5, 1. ]))
-    """
-
-    def __init__(self, task: Task, outputs: Any, targets: Any, mask: Any, groups: Any,
-                 num_groups: int) -> None:
-        self.task, self.num_groups = task, int(num_groups)
-        self.z = np.asarray(outputs, dtype=np.float64)
-        self.y = np.asarray(targets)
-        n = self.y.shape[0]
-        self.m = np.ones(n, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
-        self.g = np.asarray(groups).astype(np.int64)
-        self.cells: np.ndarray | None = None
-        if task.kind != "regression":
-            pred = hard_predictions(task, self.z).astype(np.int64)
-            key = np.stack([self.g, self.y.astype(np.int64), pred, self.m.astype(np.int64)],
-                           axis=1)
-            _, first, self.cells = np.unique(key, axis=0, return_index=True,
-                                             return_inverse=True)
-            self.cells = self.cells.reshape(-1)
-            self.rep = first
-
-    def __call__(self, idx: np.ndarray) -> np.ndarray:
-        """The headline rate of every group on the rows ``idx`` (NaN where undefined)."""
-        t, G = self.task, self.num_groups
-        if self.cells is None:
-            stats = hard_stats(t, self.z[idx], self.y[idx], self.m[idx], self.g[idx], G)
-        else:
-            r = self.rep
-            w = np.bincount(self.cells[idx], minlength=r.shape[0]).astype(np.float64)
-            stats = hard_stats(t, self.z[r], self.y[r], self.m[r], self.g[r], G,
-                               sample_weight=w)
-        return headline_rates(t, stats)[0]
-
-
 def summary_metrics(task: Task, outputs: Any, targets: Any, mask: Any, groups: Any,
                     num_groups: int, *, train_median: float | None = None
                     ) -> tuple[float, float, np.ndarray]:
@@ -176,6 +120,144 @@ def summary_metrics(task: Task, outputs: Any, targets: Any, mask: Any, groups: A
     else:
         rep = metrics_from_stats(task, stats)
     return float(rep[fk]), float(rep[uk]), headline_rates(task, stats)[0]
+
+
+class SummaryResampler:
+    r"""Everything :func:`summary_metrics` gives (fairness metric, utility metric, headline
+    group rates) for one task and one model on bootstrap resamples of a sample: the same
+    numbers, bit for bit, as :func:`summary_metrics` on the resampled rows, but cheaper.
+
+    Detection and classification: every row falls into one *cell* (group, label, predicted
+    class, labelled), and the hard counts of a resample are those of the cells weighted by
+    how often the resample draws each (:func:`fairmt_opt.fairness.hard_stats` with
+    ``sample_weight``). The counts are exact integers either way, and EO, accuracy and the
+    headline rates are functions of the counts alone
+    (:func:`fairmt_opt.fairness.metrics_from_stats`, :func:`headline_rates`); cost
+    :math:`O(N)` for the counts plus :math:`O(C K G)` for ``C`` cells instead of
+    :math:`O(N K G)`.
+
+    Regression: the MAE per group and the CCC from :func:`fairmt_opt.fairness.hard_stats` on
+    the rows ``idx`` (their sums are not integers: a weighted sum would round differently),
+    :math:`O(N G)`; KS from the labelled predictions sorted once: the empirical distribution
+    function of group :math:`g` at :math:`x` is :math:`c_g(x) / n_g` with :math:`c_g(x)` the
+    resample's draws of the group's rows at or below :math:`x` (exact integer cumulative
+    sums), evaluated at every distinct value and then maximised over pairs of groups, the
+    same divisions and the same maximum as :func:`fairmt_opt.fairness.ks_statistic` on the
+    resampled rows, :math:`O(N G + G^2 N)` per resample instead of
+    :math:`O(G^2 N \log N)`.
+
+    ``whole`` holds :func:`summary_metrics` of the whole sample (computed at construction,
+    which also checks the inputs). :meth:`rates` gives the headline rates alone (cheaper:
+    no EO, accuracy, KS or CCC).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fairmt_opt.fairness import Task
+    >>> t = Task("y", "detection")
+    >>> z, y, g = np.array([1.0, -1.0, 1.0, -1.0, 2.0]), np.array([1, 1, 1, 0, 1]), np.array(
+    ...     [0, 0, 1, 1, 0])
+    >>> r = SummaryResampler(t, z, y, None, g, 2)
+    >>> idx = np.array([0, 1, 1, 4, 2])
+    >>> r(idx)
+    (0.5, 0.6, array([0.5, 1. ]))
+    >>> summary_metrics(t, z[idx], y[idx], None, g[idx], 2)
+    (0.5, 0.6, array([0.5, 1. ]))
+    """
+
+    def __init__(self, task: Task, outputs: Any, targets: Any, mask: Any, groups: Any,
+                 num_groups: int) -> None:
+        self.task, self.num_groups = task, int(num_groups)
+        self.whole = summary_metrics(task, outputs, targets, mask, groups, num_groups)
+        self.z = np.asarray(outputs, dtype=np.float64)
+        self.y = np.asarray(targets)
+        n = self.y.shape[0]
+        self.m = np.ones(n, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
+        self.g = np.asarray(groups).astype(np.int64)
+        self.cells: np.ndarray | None = None
+        if task.kind != "regression":
+            pred = hard_predictions(task, self.z).astype(np.int64)
+            # the label's code (0 on unlabelled rows, whose labels are never read)
+            labels, ycode = np.unique(np.where(self.m, self.y, 0), return_inverse=True)
+            key = ((self.g * labels.shape[0] + ycode.reshape(-1)) * max(task.out_dim, 2)
+                   + pred) * 2 + self.m
+            _, self.rep, cells = np.unique(key, return_index=True, return_inverse=True)
+            self.cells = cells.reshape(-1)
+        else:
+            # KS: the labelled rows in the order of their predictions, the group of each,
+            # and the last position of every run of equal predictions
+            lab = np.flatnonzero(self.m)
+            pred = hard_predictions(task, self.z)[lab]
+            order = np.argsort(pred, kind="stable")
+            self.ks_rows = lab[order]
+            v = pred[order]
+            self.ks_onehot = (self.g[self.ks_rows][None, :]
+                              == np.arange(self.num_groups)[:, None])
+            self.ks_last = np.flatnonzero(np.append(v[1:] != v[:-1], True))
+
+    def stats(self, idx: np.ndarray) -> Any:
+        """:func:`fairmt_opt.fairness.hard_stats` of the rows ``idx`` (detection and
+        classification: of the cells, weighted; the same integer counts)."""
+        t, G = self.task, self.num_groups
+        if self.cells is None:
+            return hard_stats(t, self.z[idx], self.y[idx], self.m[idx], self.g[idx], G)
+        r = self.rep
+        w = np.bincount(self.cells[idx], minlength=r.shape[0]).astype(np.float64)
+        return hard_stats(t, self.z[r], self.y[r], self.m[r], self.g[r], G, sample_weight=w)
+
+    def rates(self, idx: np.ndarray) -> np.ndarray:
+        """The headline rate of every group on the rows ``idx`` (NaN where undefined)."""
+        return headline_rates(self.task, self.stats(idx))[0]
+
+    def _ks(self, idx: np.ndarray) -> float:
+        w = np.bincount(idx, minlength=self.z.shape[0]).astype(np.float64)[self.ks_rows]
+        cum = np.cumsum(np.where(self.ks_onehot, w, 0.0), axis=1)  # (G, L), integers
+        n = cum[:, -1] if cum.shape[1] else np.zeros(self.num_groups)
+        present = np.flatnonzero(n > 0)
+        if present.size < 2:
+            return float("nan")
+        F = cum[present][:, self.ks_last] / n[present][:, None]
+        best = 0.0
+        for i in range(present.size):
+            for j in range(i + 1, present.size):
+                best = max(best, float(np.max(np.abs(F[i] - F[j]))))
+        return best
+
+    def __call__(self, idx: np.ndarray) -> tuple[float, float, np.ndarray]:
+        """``(fairness, utility, headline rates)`` of the rows ``idx``, as
+        :func:`summary_metrics` of those rows."""
+        t = self.task
+        stats = self.stats(idx)
+        uk = UTILITY_METRIC[t.kind]
+        if t.kind == "regression":
+            rep = metrics_from_stats(t, stats)
+            return self._ks(idx), float(rep[uk]), headline_rates(t, stats)[0]
+        rep = metrics_from_stats(t, stats)
+        return (float(rep[FAIRNESS_METRIC[t.kind]]), float(rep[uk]),
+                headline_rates(t, stats)[0])
+
+
+class HeadlineResampler(SummaryResampler):
+    r"""A :class:`SummaryResampler` called for the headline group rates alone
+    (:meth:`SummaryResampler.rates`, the same numbers as :func:`headline_rates` of
+    :func:`fairmt_opt.fairness.hard_stats` on the rows ``idx``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fairmt_opt.fairness import Task, hard_stats
+    >>> t = Task("y", "detection")
+    >>> z, y, g = [1.0, -1.0, 1.0, -1.0, 2.0], [1, 1, 1, 0, 1], [0, 0, 1, 1, 0]
+    >>> r = HeadlineResampler(t, z, y, None, g, 2)
+    >>> idx = np.array([0, 1, 1, 4, 2])
+    >>> r(idx), headline_rates(t, hard_stats(t, np.take(z, idx), np.take(y, idx), None,
+    ...                                      np.take(g, idx), 2))[0]
+    (array([0.5, 1. ]), array([0.5, 1. ]))
+    """
+
+    def __call__(self, idx: np.ndarray) -> np.ndarray:  # type: ignore[override]
+        """The headline rate of every group on the rows ``idx`` (NaN where undefined)."""
+        return self.rates(idx)
 
 
 def group_rate_rows(task: Task, outputs: Any, targets: Any, mask: Any, groups: Any,
