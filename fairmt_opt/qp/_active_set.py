@@ -456,13 +456,17 @@ def solve_active_set(
     x_opt, x_best, steps = block_pivot(K, b, inF, tol=tol, max_steps=min(block_steps, max_iter),
                                        trace=trace)
     if x_opt is not None:
+        msg = "optimal"
         if polish and steps < max_iter:  # the exact support (see _polish)
             from ._polish import polish_support
 
-            x_opt, n3 = polish_support(K, b, x_opt, tol=tol, max_iter=max_iter - steps,
-                                       trace=trace)
+            xp, n3 = polish_support(K, b, x_opt, tol=tol, max_iter=max_iter - steps,
+                                    trace=trace)
             steps += n3
-        return x_opt, steps, 0, "optimal"
+            if not np.array_equal(xp, x_opt):
+                msg = polished_message(0, 0, _fw_gap(K, b, xp))
+            x_opt = xp
+        return x_opt, steps, 0, msg
     start_support = None
     start_x = None
     if x0 is not None:
@@ -495,18 +499,62 @@ def solve_active_set(
         if abs(float(x.sum()) - 1.0) > 1e-13 * T or float(x @ g - g.min()) > max(tol, 1e-13):
             status = 1
     face = (primal["F"], primal["N"]) if status == 0 and primal else None
+    mode = outer = 0  # refinement_message's mode and the proximal-point steps
     if status != 0 and polish and nit < max_iter:
-        x, n2, status, msg = _proximal_refinement(
+        x, n2, status, mode, outer, gap = _proximal_refinement(
             K, b, x, tol=tol, max_iter=max_iter - nit, roundoff_gap=roundoff_gap, trace=trace
         )
         nit += n2
+        msg = refinement_message(mode, outer, gap, nit >= max_iter)
     if status == 0 and polish and nit < max_iter:  # the exact support (see _polish)
         from ._polish import polish_support
 
-        x, n3 = polish_support(K, b, x, tol=tol, max_iter=max_iter - nit, trace=trace,
-                               face=face)
+        xp, n3 = polish_support(K, b, x, tol=tol, max_iter=max_iter - nit, trace=trace,
+                                face=face)
         nit += n3
+        if not np.array_equal(xp, x):
+            msg = polished_message(mode, outer, _fw_gap(K, b, xp))
+        x = xp
     return x, nit, status, msg
+
+
+#: the start of the proximal-point refinement's ``message``
+_PROX = "optimal (proximal-point refinement with rho = {:g} relative, "
+
+
+def refinement_message(mode: int, outer: int, gap: float, limit: bool = False) -> str:
+    """The ``message`` after the proximal-point refinement (``mode`` 1: the gap reached
+    ``tol``; 2: stopped at round-off, ``gap``; else failed: ``limit`` says whether the
+    iteration limit was reached), the Python path's and the kernel's."""
+    if mode == 1:
+        return (f"{_PROX.format(_RHO)}{outer} outer steps, after a numerically singular "
+                "working set)")
+    if mode == 2:
+        return (f"optimal to round-off (Frank-Wolfe gap {gap:.1e} of the scale after "
+                f"{outer} proximal-point steps; the working sets are numerically singular)")
+    return ("iteration limit reached in the proximal-point refinement" if limit
+            else "proximal-point refinement stalled")
+
+
+def polished_message(mode: int, outer: int, gap: float) -> str:
+    """The ``message`` of an optimum that the polishing phase moved (``mode`` 0: reached by
+    block pivoting or the primal method; 1, 2: by the proximal-point refinement, as in
+    :func:`refinement_message`, after ``outer`` steps), quoting the Frank-Wolfe ``gap`` of the
+    returned point (the one before polishing no longer applies)."""
+    tail = f"support polished: Frank-Wolfe gap {gap:.1e} of the scale"
+    if mode == 0:
+        return f"optimal ({tail})"
+    if mode == 1:
+        return (f"{_PROX.format(_RHO)}{outer} outer steps, after a numerically singular "
+                f"working set; {tail})")
+    return (f"optimal to round-off after {outer} proximal-point steps (the working sets are "
+            f"numerically singular; {tail})")
+
+
+def _fw_gap(K: np.ndarray, b: np.ndarray, x: np.ndarray) -> float:
+    """The Frank-Wolfe gap x'g - min g, g = K x + b."""
+    g = K @ x + b
+    return float(x @ g - g.min())
 
 
 _RHO = 1e-8  # proximal weight of the fallback (relative to max|K| = 1)
@@ -522,7 +570,7 @@ def _proximal_refinement(
     max_iter: int,
     roundoff_gap: float = _ROUNDOFF_GAP,
     trace: list[tuple[int, ...]] | None = None,
-) -> tuple[np.ndarray, int, int, str]:
+) -> tuple[np.ndarray, int, int, int, int, float]:
     """Proximal-point iterations x+ = argmin f(a) + (rho/2)||a - x||^2 over the simplex.
 
     The fallback for numerically singular working sets (curvature near round-off): each
@@ -536,7 +584,8 @@ def _proximal_refinement(
     is <= tol, or when it creeps at a gap below ``roundoff_gap`` (round-off level: 1e-10 of
     the scale for float64 data, more for lower-precision inputs; creeping: the gap fell by
     less than 5% in the last 10 steps, or, once it is within 5 tol, did not halve in the last
-    3).
+    3). Returns ``(x, nit, status, mode, outer, gap)``: ``mode`` and ``outer`` as
+    :func:`refinement_message` reads them, ``gap`` the returned point's.
     """
     T = K.shape[0]
     x = np.maximum(x, 0.0)
@@ -559,10 +608,7 @@ def _proximal_refinement(
         g = K @ x + b
         gap = float(x @ g - g.min())
         if gap <= tol:
-            return x, nit, 0, (
-                f"optimal (proximal-point refinement with rho = {_RHO:g} relative, "
-                f"{outer} outer steps, after a numerically singular working set)"
-            )
+            return x, nit, 0, 1, outer, gap
         hist.append(gap)
         if gap < best_gap:
             best_gap, best_x = gap, x
@@ -575,11 +621,5 @@ def _proximal_refinement(
         if nit >= max_iter:
             break
     if best_gap <= roundoff_gap:
-        return best_x, nit, 0, (
-            f"optimal to round-off (Frank-Wolfe gap {best_gap:.1e} of the scale after "
-            f"{outer} proximal-point steps; the working sets are numerically singular)"
-        )
-    return best_x, nit, 1, (
-        "iteration limit reached in the proximal-point refinement"
-        if nit >= max_iter else "proximal-point refinement stalled"
-    )
+        return best_x, nit, 0, 2, outer, best_gap
+    return best_x, nit, 1, 0, outer, best_gap

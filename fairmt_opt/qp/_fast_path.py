@@ -24,7 +24,7 @@ import numpy as np
 from .._utils.array import from_numpy, is_torch, to_numpy
 from ..certificates._qp import FULL_CHECK_T, _eps, input_rtol
 from . import _kernel as _qp_kernel
-from ._active_set import _RHO
+from ._active_set import polished_message, refinement_message
 from ._closed_form import entries_result, sym_entries_result
 from ._result import Lazy, SimplexQPResult, _kernel_result, _set_x
 
@@ -109,16 +109,16 @@ _RTOL64 = input_rtol(_F64)
 #: float32's: the checks' tolerance and the round-off level of the refinement's stop
 _RTOL32 = input_rtol(_F32)
 _ROUNDOFF32 = max(1e-10, 10.0 * _eps(_F32))
-_PROX = f"optimal (proximal-point refinement with rho = {_RHO:g} relative, "
 
 
 def _message(mode: float, outer: float, pgap: float) -> str:
-    """The kernel's ``message`` for an optimum reached by refinement (``mode`` 1: proximal
-    steps after a numerically singular working set; 2: stopped at round-off)."""
-    if mode == 1:
-        return f"{_PROX}{int(outer)} outer steps, after a numerically singular working set)"
-    return (f"optimal to round-off (Frank-Wolfe gap {pgap:.1e} of the scale after "
-            f"{int(outer)} proximal-point steps; the working sets are numerically singular)")
+    """The kernel's ``message`` for its ``mode`` (0: block pivoting or the primal method; 1:
+    proximal steps after a numerically singular working set; 2: stopped at round-off; 3 more
+    when the polishing phase moved the point, ``pgap`` then being the returned point's gap)."""
+    m, polished = int(mode) % 3, mode >= 3
+    if polished:
+        return polished_message(m, int(outer), pgap)
+    return "optimal" if m == 0 else refinement_message(m, int(outer), pgap)
 
 
 def _solve_kernel(

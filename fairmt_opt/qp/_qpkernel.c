@@ -712,7 +712,8 @@ typedef struct {
     double *xbest;          /* best point of the proximal refinement */
     double roundoff;        /* roundoff_gap */
     int mode, outer;        /* 0 / 1 (refined to tol) / 2 (to round-off); outer steps */
-    double pgap;            /* the refinement's final gap */
+    double pgap;            /* the refinement's final gap (polished: the returned point's) */
+    int polished;           /* polish_support changed the point */
 } prox_t;
 
 static int prox(ws_t *W, prox_t *P, double *x, double tol, int max_iter, int *nit_out);
@@ -1110,8 +1111,16 @@ static void polish_support(ws_t *W, prox_t *P, double *x, double tol, int max_it
     }
     *nit_out = nit;
     renormalise(x, T);
-    if (!(f_ext(W, x) <= f_ext(W, P->xbest)))  /* round-off: keep the start */
+    if (!(f_ext(W, x) <= f_ext(W, P->xbest))) {  /* round-off: keep the start */
         memcpy(x, P->xbest, (size_t)T * sizeof(double));
+        return;
+    }
+    int moved = 0;
+    for (int t = 0; t < T && !moved; ++t) moved = x[t] != P->xbest[t];
+    if (moved) {  /* the message quotes the returned point's gap */
+        P->polished = 1;
+        P->pgap = fw_gap(W, K, b, x);
+    }
 }
 
 /* Size of the double (which = 0) and int (which = 1) work arrays for problem size T. */
@@ -1141,7 +1150,8 @@ FQP_EXPORT int fairmt_qp_work_size(int T, int which) {
  * b - min b as the certificate reads it), info[0] = b'x, info[1] = max|K|, info[2] = min b
  * (0 without b), info[3] = the refinement's final gap, info[4] = its outer steps,
  * info[5] = nit, info[6] = mode (0: the primal method or block pivoting converged, 1: refined
- * to gap <= tol, 2: to round-off), info[7] = the data scale max(max|K|, max b - min b) by
+ * to gap <= tol, 2: to round-off; 3 more when polish_support changed the point, info[3] then
+ * being the returned point's gap), info[7] = the data scale max(max|K|, max b - min b) by
  * which the problem was divided (> 0 here: data_scale of the certificates); iinfo[0] = nit,
  * iinfo[1] = mode.
  * Return: 0 optimal and verified; 1 not solved (iteration budget, numerically singular working
@@ -1267,7 +1277,7 @@ FQP_EXPORT FQP_CLONES int fairmt_qp_solve(const intptr_t *ctx, int T, double tol
         }
         start = x0;
     }
-    prox_t P = {Ks, bs, Kp, bp, xbest, roundoff, 0, 0, 0.0};
+    prox_t P = {Ks, bs, Kp, bp, xbest, roundoff, 0, 0, 0.0, 0};
     int nit = 0;
     const int status = solve_active_set(&W, &P, x, tol, max_iter, start != NULL, start, 1,
                                         &nit);
@@ -1277,7 +1287,7 @@ FQP_EXPORT FQP_CLONES int fairmt_qp_solve(const intptr_t *ctx, int T, double tol
     info[3] = P.pgap;
     info[4] = (double)P.outer;
     info[5] = (double)nit;
-    info[6] = (double)P.mode;
+    info[6] = (double)(P.mode + 3 * P.polished);
     if (status != 0) return 1;
     /* ---- outputs on the caller's data */
     double bx = 0.0, xKx = 0.0, xx = 0.0;

@@ -10,6 +10,7 @@ objective is read in extended precision, and the error is relative to the best o
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -126,3 +127,27 @@ def test_loose_tolerance_keeps_the_point_within_tol() -> None:
         tight = solve_simplex_qp(K)
     assert loose.success and loose.gap <= 1e-11 * s
     assert _objective(K, tight.x) < _objective(K, loose.x)
+
+
+_POLISHED = re.compile(r"support polished: Frank-Wolfe gap (\S+) of the scale\)$")
+
+
+@pytest.mark.parametrize(("T", "seed"), [(120, 0), (200, 0), (200, 1)])
+def test_polished_message_quotes_the_returned_gap(T: int, seed: int) -> None:
+    """When polishing moves the point, both paths say so and quote the gap of the point they
+    return (round-off level here), not the larger one the refinement stopped at; the rest of
+    the message is the refinement's, with its count of proximal-point steps."""
+    K = _gramian(seed, T)
+    s = float(np.abs(K).max())
+    words = set()
+    for path in PATHS:
+        with _on(path):
+            res = solve_simplex_qp(K)
+        found = _POLISHED.search(res.message)
+        assert res.success and found, res.message
+        quoted, actual = float(found.group(1)), float(res.gap) / s
+        assert quoted <= max(3.0 * actual, 1e-18) and actual <= max(3.0 * quoted, 1e-18)
+        if "proximal-point steps" in res.message:
+            assert int(res.message.split(" proximal-point steps")[0].split()[-1]) >= 1
+        words.add(re.sub(r"\d[\d.e+-]*", "#", res.message))
+    assert len(words) == 1, words
