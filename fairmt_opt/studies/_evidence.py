@@ -136,15 +136,15 @@ def sample_metrics(ds: MTLDataset, outputs: Outputs, *, split: str = "test",
     bit. Cost: ``methods * seeds * tasks`` evaluations on the split, each :math:`O(N K G)`,
     and ``resamples`` times as many on the resamples, each :math:`O(N + C K G)` for ``C``
     cells (detection, classification) or :math:`O(N G^2)` (regression). On adult (N = 16281
-    test rows, one core) one model and one resample take 0.45, 0.77 and 2.9 ms (detection,
-    14-class classification, regression) instead of 1.3, 9.7 and 8.4 ms on the resampled
-    rows: 4.5 times less for the three tasks.
+    test rows, one thread) one model and one resample take 0.41, 0.72 and 2.8 ms (detection,
+    14-class classification, regression) instead of 1.2, 7.8 and 8.2 ms on the resampled
+    rows: 4.4 times less for the three tasks.
 
     ``rates_only=True`` (for verdicts on the group rates alone, as the lift-only ones): the
     whole split as above, the resamples only the headline group rates
     (:meth:`~fairmt_opt.studies._groups.SummaryResampler.rates`, again the values of
-    :func:`~fairmt_opt.studies._groups.summary_metrics` bit for bit; on adult 0.22, 0.38 and
-    2.2 ms); their ``fairness`` and ``utility`` are NaN and :class:`MetricSamples` refuses
+    :func:`~fairmt_opt.studies._groups.summary_metrics` bit for bit; on adult 0.20, 0.36 and
+    2.1 ms); their ``fairness`` and ``utility`` are NaN and :class:`MetricSamples` refuses
     intervals on them.
     """
     rates_only = check_bool(rates_only, "rates_only")
