@@ -155,8 +155,8 @@ class SummaryResampler:
     >>> import numpy as np
     >>> from fairmt_opt.fairness import Task
     >>> t = Task("y", "detection")
-    >>> z, y, g = np.array([1.0, -1.0, 1.0, -1.0, 2.0]), np.array([1, 1, 1, 0, 1]), np.array(
-    ...     [0, 0, 1, 1, 0])
+    >>> z, y = np.array([1.0, -1.0, 1.0, -1.0, 2.0]), np.array([1, 1, 1, 0, 1])
+    >>> g = np.array([0, 0, 1, 1, 0])
     >>> r = SummaryResampler(t, z, y, None, g, 2)
     >>> idx = np.array([0, 1, 1, 4, 2])
     >>> r(idx)
@@ -228,13 +228,9 @@ class SummaryResampler:
         :func:`summary_metrics` of those rows."""
         t = self.task
         stats = self.stats(idx)
-        uk = UTILITY_METRIC[t.kind]
-        if t.kind == "regression":
-            rep = metrics_from_stats(t, stats)
-            return self._ks(idx), float(rep[uk]), headline_rates(t, stats)[0]
-        rep = metrics_from_stats(t, stats)
-        return (float(rep[FAIRNESS_METRIC[t.kind]]), float(rep[uk]),
-                headline_rates(t, stats)[0])
+        rep = metrics_from_stats(t, stats)  # regression: the CCC, as evaluate_task has it
+        fair = self._ks(idx) if t.kind == "regression" else float(rep[FAIRNESS_METRIC[t.kind]])
+        return fair, float(rep[UTILITY_METRIC[t.kind]]), headline_rates(t, stats)[0]
 
 
 class HeadlineResampler(SummaryResampler):
