@@ -8,19 +8,22 @@ can be of the order of ``tol`` (MGDA: :math:`f^\star = \lambda^\star / 2`), so a
 which converges at the rate :math:`\rho / (\rho + \sigma)` along curvature :math:`\sigma \ll
 \rho`, creeps before reaching it. This phase identifies the support exactly: a primal active-set
 method with the multiplier test at round-off level (``min(tol, POLISH_TOL)``) and no
-zero-curvature test, one index entering at a time (the most negative multiplier), the KKT
+zero-curvature test, up to ``BLOCK_ENTRY`` indices entering per step (the most negative
+multipliers at the current point, in order, each bordered into the inverse without a solve in
+between; the next subproblem solution and its ratio test / drops restore feasibility), the KKT
 inverse of the working set kept by the bordering / Schur updates of the primal method and every
 subproblem solution checked by iterative refinement against :math:`M_F` itself
 (:math:`z \leftarrow z + N(r - M_F z)`, twice): when the correction does not contract, the
 inverse is rebuilt (LAPACK ``dgesv``, without the conditioning limit of the primal method, whose
 working sets it would refuse here), and when it still does not, or a Schur complement is not
-positive (a numerically singular working set), the entering index is banned. Every step
+positive (a numerically singular working set), the last index to enter is banned. Every step
 decreases :math:`f` (in exact arithmetic), so the phase ends; a point worse than its start
 (round-off) is discarded.
 
 Cost: nothing more than one gradient when no multiplier is below the test (well-conditioned
 :math:`K`: the primal method's answer is returned unchanged), else :math:`O(|F|^3)` once and
-:math:`O(|F|^2)` per working-set change.
+:math:`O(|F|^2)` per working-set change, plus one :math:`O(T |F|)` gradient and one refined
+solve per step (a block of entries shares them).
 
 The compiled kernel (``_qpkernel.c``, ``polish_support``) runs the same steps in the same order.
 """
@@ -49,6 +52,8 @@ _STAT = 1e-14  # stationarity residual on the support that calls for the exact s
 _STAT_REL = 1e-6  # or this fraction of |lambda| (the level of the multipliers),
 _LAM_MIN = 1e-14  # the phase runs when |lambda| is above this (below, f is 0 to round-off and
 #                   the multipliers are round-off too: nothing to gain)
+#: indices entering per step at most (the most negative multipliers first)
+BLOCK_ENTRY = 16
 _RES_TOL = 1e-15  # residual of an accepted subproblem solution, relative to 1 + max|z|
 
 
@@ -107,7 +112,7 @@ def _f_ext(K: np.ndarray, b: np.ndarray, x: np.ndarray) -> float:
 def polish_support(
     K: np.ndarray, b: np.ndarray, x: np.ndarray, *, tol: float, max_iter: int,
     trace: list[tuple[int, ...]] | None = None,
-    face: tuple[np.ndarray, np.ndarray] | None = None,
+    face: tuple[np.ndarray, np.ndarray] | None = None, block: int = 0,
 ) -> tuple[np.ndarray, int]:
     """Identify the support of the optimum from the feasible ``x`` (see the module docstring).
 
@@ -116,11 +121,13 @@ def polish_support(
     small, or when polishing did not lower :math:`f`) and the working-set changes made.
     ``trace``, if given, receives every working set the phase visits. ``face``: the primal
     method's last working set and inverse of its KKT matrix (the refinement checks it), used
-    instead of a new inverse when that working set is the support of ``x``.
+    instead of a new inverse when that working set is the support of ``x``. ``block``: the
+    indices entering per step at most (0: ``BLOCK_ENTRY``).
     """
     if not tol <= POLISH_MAX_TOL:
         return x, 0
     T = K.shape[0]
+    block = block if block > 0 else BLOCK_ENTRY
     tp = min(tol, POLISH_TOL)
     g = K @ x + b
     mu = g - float(x @ g)
@@ -199,20 +206,25 @@ def polish_support(
             if z is not None and z[1:].min() >= 0.0:
                 xs[F] = z[1:]
             break
-        c = np.empty(k + 1)
-        c[0] = 1.0
-        c[1:] = K[F, j]
-        w = N @ c
-        s = float(K[j, j] - c @ w)
-        nit += 1
-        if not s > 0.0:  # numerically singular: j cannot enter
-            banned[j] = True
-            continue
-        N = _add(N, w, s)
-        F = np.append(F, j)
-        last = j
-        if trace is not None:
-            _record(trace, F)
+        for _ in range(block):  # the most negative multipliers enter, in order
+            c = np.empty(F.size + 1)
+            c[0] = 1.0
+            c[1:] = K[F, j]
+            w = N @ c
+            s = float(K[j, j] - c @ w)
+            nit += 1
+            mu[j] = np.inf
+            if not s > 0.0:  # numerically singular: j cannot enter
+                banned[j] = True
+            else:
+                N = _add(N, w, s)
+                F = np.append(F, j)
+                last = j
+                if trace is not None:
+                    _record(trace, F)
+            j = int(np.argmin(mu))
+            if not (mu[j] < -tp and nit < max_iter):
+                break
     xs = np.maximum(xs, 0.0)
     xs /= xs.sum()
     if not _f_ext(K, b, xs) <= _f_ext(K, b, x):  # round-off: keep the start

@@ -894,6 +894,9 @@ static int prox(ws_t *W, prox_t *P, double *x, double tol, int max_iter, int *ni
 #define FQP_STAT_REL 1e-6    /* _STAT_REL: or this fraction of |lambda| */
 #define FQP_LAM_MIN 1e-14    /* _LAM_MIN: the phase runs when |lambda| is above this */
 #define FQP_RES_TOL 1e-15    /* _RES_TOL: accepted residual, relative to 1 + max|z| */
+#ifndef FQP_POLISH_BLOCK
+#define FQP_POLISH_BLOCK 16  /* BLOCK_ENTRY: indices entering per step at most */
+#endif
 
 /* _refined: z = N (1, -b_F) into W->z, refined against M_F by z += N (rhs - M_F z) up to
  * FQP_REFINE times: in double until max|residual| <= FQP_RES_TOL (1 + max|z|); with ext,
@@ -980,7 +983,8 @@ static long double f_ext(ws_t *W, const double *x) {
 }
 
 /* polish_support (_polish.py): from the feasible x, a primal active-set method with the
- * multiplier test at min(tol, FQP_POLISH_TOL), no zero-curvature test, the inverse of M_F
+ * multiplier test at min(tol, FQP_POLISH_TOL), no zero-curvature test, up to FQP_POLISH_BLOCK
+ * of the most negative multipliers entering per step (bordered in order), the inverse of M_F
  * updated by border / drop and every subproblem solution refined against M_F (rebuilt when
  * the refinement fails; the entering index banned when it still fails or its Schur
  * complement is not positive); the last face refined with long double residuals; x is kept
@@ -1094,20 +1098,31 @@ static void polish_support(ws_t *W, prox_t *P, double *x, double tol, int max_it
             }
             break;
         }
-        const double s = schur(W, j);
-        ++nit;
-        if (!(s > 0.0)) {  /* numerically singular: j cannot enter */
-            add_ban(W, j);
-            continue;
+        for (int e = 0; e < FQP_POLISH_BLOCK; ++e) {  /* the most negative multipliers enter */
+            const double s = schur(W, j);
+            ++nit;
+            if (!(s > 0.0)) {  /* numerically singular: j cannot enter */
+                add_ban(W, j);
+            } else {
+                const int kk = W->k;
+                border(W, s, b, j);
+                zok = 1;
+                F[kk] = j;
+                inF[j] = 1;
+                W->k = kk + 1;
+                kff_row(W, KF, kk);
+                last = j;
+                rec_mask(W, inF);
+            }
+            j = -1;  /* the next: the lowest multiplier at x outside F and the bans */
+            mumin = INFINITY;
+            for (int t = 0; t < T; ++t) {
+                if (inF[t] || W->ban[t]) continue;
+                const double mu = g[t] - xg;
+                if (j < 0 || mu < mumin) { mumin = mu; j = t; }
+            }
+            if (j < 0 || !(mumin < -tp && nit < max_iter)) break;
         }
-        border(W, s, b, j);
-        zok = 1;
-        F[k] = j;
-        inF[j] = 1;
-        W->k = k + 1;
-        kff_row(W, KF, k);
-        last = j;
-        rec_mask(W, inF);
     }
     *nit_out = nit;
     renormalise(x, T);

@@ -19,6 +19,7 @@ import pytest
 
 from fairmt_opt import solve_simplex_qp
 from fairmt_opt.qp import _kernel as _qp_kernel
+from fairmt_opt.qp import _polish
 from fairmt_opt.qp._solve import record_working_sets
 
 quadprog = pytest.importorskip("quadprog")
@@ -94,8 +95,6 @@ def test_ill_conditioned_answer_is_exact_large(path: str, T: int, seed: int) -> 
 def test_polishing_is_what_makes_the_answer_exact(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without its last phase (support polishing), the Python path stops at a point within
     tol that is off by more than the target; with it, exact."""
-    from fairmt_opt.qp import _polish
-
     K = _gramian(2, 120)
     exact = _relative_error(K, "python")
     monkeypatch.setattr(_polish, "polish_support", lambda K, b, x, **kw: (x, 0))
@@ -151,3 +150,44 @@ def test_polished_message_quotes_the_returned_gap(T: int, seed: int) -> None:
             assert int(res.message.split(" proximal-point steps")[0].split()[-1]) >= 1
         words.add(re.sub(r"\d[\d.e+-]*", "#", res.message))
     assert len(words) == 1, words
+
+
+def _rel(K: np.ndarray, x: np.ndarray, ref: float) -> float:
+    return (_objective(K, x) - ref) / max(ref, 1e-15 * float(np.abs(K).max()))
+
+
+@pytest.mark.parametrize(("T", "seed"), [(60, 3), (120, 2), (200, 1)])
+def test_block_entry_takes_other_steps_to_the_same_exact_answer(T: int, seed: int) -> None:
+    """From the best vertex (every other index outside the working set), one index per step
+    and a block of them per step visit different working sets; both end at the exact
+    optimum (quadprog's objective to the target)."""
+    K = _gramian(seed, T)
+    Ks, b = K / float(np.abs(K).max()), np.zeros(T)
+    x0 = np.zeros(T)
+    x0[int(np.argmin(Ks.diagonal()))] = 1.0
+    ref = _objective(K, _quadprog(K))
+    runs = {}
+    for block in (1, _polish.BLOCK_ENTRY):
+        trace: list[tuple[int, ...]] = []
+        x, nit = _polish.polish_support(Ks, b, x0, tol=1e-12, max_iter=50 * T, trace=trace,
+                                        block=block)
+        assert nit < 50 * T and _rel(K, x, ref) <= TARGET, (block, _rel(K, x, ref))
+        runs[block] = trace
+    one, many = runs[1], runs[_polish.BLOCK_ENTRY]
+    assert _polish.BLOCK_ENTRY > 1 and one[0] == many[0] and one != many
+
+
+@pytest.mark.parametrize(("T", "seed"), [(60, 1), (120, 0), (120, 4), (200, 0)])
+def test_kernel_and_python_agree_on_ill_conditioned_gramians(T: int, seed: int) -> None:
+    """Both paths return the same support and the same x to 1e-10 (the Gramian's small
+    eigenvalues leave x determined to about that), both exact in objective."""
+    K = _gramian(seed, T)
+    ref = _objective(K, _quadprog(K))
+    xs = []
+    for path in ("kernel", "python"):
+        with _on(path):
+            res = solve_simplex_qp(K)
+        assert res.success and _rel(K, np.asarray(res.x), ref) <= TARGET, path
+        xs.append(np.asarray(res.x))
+    assert np.array_equal(xs[0] > 0.0, xs[1] > 0.0)
+    np.testing.assert_allclose(xs[0], xs[1], rtol=0, atol=1e-10)
