@@ -35,6 +35,7 @@ _F32 = np.dtype(np.float32)
 _SMALL_SHAPES = ((1, 1), (2, 2))
 _INT_MAX = 2**31 - 1
 _DIRECT_T = 32  # from this size the kernel reads a C-contiguous float64 K in place
+assert _DIRECT_T <= _qp_kernel.KEEP_T  # the plans' buffers stay in the kernel's cache
 
 #: when a list, every ``active_set`` solve (kernel or Python) appends the working sets it visits
 _TRACE: list[tuple[int, ...]] | None = None
@@ -304,7 +305,8 @@ def _new_plan(shape: Any) -> tuple[Any, ...] | None:
         ptrs = memoryview(buf.ptrs)  # type: ignore[arg-type]  # item writes, faster than NumPy's
         plan = (kern, buf.K, buf.b, buf.x, buf.g, buf.info, ptrs, buf.ctx, buf.last, buf.params,
                 by_flags(1e-10, _RTOL64), by_flags(_ROUNDOFF32, _RTOL32), buf.kaddr, buf.baddr,
-                (T,))
+                (T,), buf)  # buf last: keeps alive every array whose address the kernel reads
+        #             (iinfo and the work arrays too), even once the kernel's cache drops it
     try:
         plans = _LOCAL.plans
     except AttributeError:
@@ -379,7 +381,7 @@ def solve_plain(K: Any, b: Any, check: bool) -> SimplexQPResult | Literal[False]
         if kern and _qp_kernel.KERNEL is not None and _TRACE is None:  # reloaded
             return _renewed(K, b, check)
         return None
-    _, bK, bb, bx, bg, info, _, ctx, last, params, p64, p32, _, _, shape1 = plan
+    _, bK, bb, bx, bg, info, _, ctx, last, params, p64, p32, _, _, shape1, _ = plan
     if b is None:
         flags = 0
     elif type(b) is np.ndarray and b.shape == shape1 and (b.dtype is _F64 or b.dtype == _F64):
@@ -439,7 +441,7 @@ def solve_plain_torch(K: Any, b: Any, check: bool) -> SimplexQPResult | Literal[
         if kern and _qp_kernel.KERNEL is not None and _TRACE is None:  # reloaded
             return _renewed(K, b, check)
         return None
-    _, bK, bb, bx, bg, info, ptrs, ctx, last, params, p64, p32, kaddr, baddr, shape1 = plan
+    _, bK, bb, bx, bg, info, ptrs, ctx, last, params, p64, p32, kaddr, baddr, shape1, _ = plan
     bptr = kptr = 0
     if b is None:
         flags = 0

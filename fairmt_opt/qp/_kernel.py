@@ -27,8 +27,11 @@ __all__ = [
 
 T_K = TypeVar("T_K")
 
-#: most float64 work entries cached per thread (32 MB) before the cache is emptied
+#: most float64 work entries cached per thread (32 MB) before its large sizes are dropped
 _MAX_CACHED = 4_000_000
+#: buffers of sizes below this are never dropped from the cache (a few KiB each): the plain
+#: calls of ``_fast_path`` (T < 32) keep their addresses in plans of their own
+KEEP_T = 64
 
 
 def shared_object(directory: Path, stem: str) -> Path | None:
@@ -191,7 +194,8 @@ class QPKernel:
             bufs = Buffers(K, b, warm, x, g, info, iinfo, ptrs, ptrs.ctypes.data, K.ctypes.data,
                            b.ctypes.data, params, [(-1.0, 0, 0, 0.0, 0.0)], (work, iwork))
             if sum(v.keep[0].size for v in cache.values()) + work.size > _MAX_CACHED:
-                cache.clear()  # bound the memory held per thread
+                for size in [t for t in cache if t >= KEEP_T]:  # bound the memory per thread
+                    del cache[size]
             cache[T] = bufs
         return bufs
 

@@ -240,3 +240,35 @@ def test_threads_share_no_buffers() -> None:
     for i in range(4):
         for x, e in zip(out[i], expect):
             np.testing.assert_array_equal(x, e)
+
+
+@pytest.mark.skipif(_qp_kernel.KERNEL is None, reason="the compiled kernel is not built")
+def test_a_plan_outlives_the_kernel_cache_that_made_it() -> None:
+    # The kernel's per-size buffer cache is bounded and may drop a size's buffers; a plain
+    # call's cached plan must keep alive every array whose address the kernel writes (here the
+    # integer outputs and the work space), or the next call writes freed memory.
+    import gc
+    import weakref
+
+    kern = _qp_kernel.KERNEL
+    T = 7
+    _fast_path._LOCAL.__dict__.pop("plans", None)
+    kern._local.__dict__.pop("bufs", None)
+    rng = np.random.default_rng(11)
+    R = rng.normal(size=(T, 2 * T))
+    K = R @ R.T
+    first = solve_simplex_qp(K)
+    buf = kern.buffers(T)
+    alive = [weakref.ref(a) for a in (buf.iinfo, buf.info, buf.x, *buf.keep)]
+    del buf
+    kern._local.bufs.clear()  # what the cache does when it passes its memory bound
+    gc.collect()
+    assert all(r() is not None for r in alive)
+    # new allocations of the same sizes, filled with garbage, then the same solve again
+    junk = [np.full(a().size, -7, dtype=a().dtype) for a in alive]  # type: ignore[union-attr]
+    try:
+        again = solve_simplex_qp(K)
+        np.testing.assert_array_equal(again.x, first.x)
+        assert again.nit == first.nit and junk
+    finally:  # the next tests start from fresh plans, which use the cache's buffers again
+        _fast_path._LOCAL.__dict__.pop("plans", None)
