@@ -13,7 +13,7 @@ setup(
             "fairmt_opt.qp._qpkernel",
             ["fairmt_opt/qp/_qpkernel.c"],
             optional=True,
-            extra_compile_args=["-O3"],
+            extra_compile_args=["-O3", "-fno-wrapv"],  # after the interpreter's -fwrapv
         ),
     ]
 )
