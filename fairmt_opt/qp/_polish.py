@@ -33,9 +33,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.linalg import lapack
 
-from ._active_set import _add, _drop, _record
+from ._kkt import _add, _drop, _kkt_inverse, _record
 
 __all__ = ["POLISH_MAX_TOL", "POLISH_TOL", "polish_support"]
 
@@ -55,20 +54,6 @@ _LAM_MIN = 1e-14  # the phase runs when |lambda| is above this (below, f is 0 to
 #: indices entering per step at most (the most negative multipliers first)
 BLOCK_ENTRY = 16
 _RES_TOL = 1e-15  # residual of an accepted subproblem solution, relative to 1 + max|z|
-
-
-def _inverse(K: np.ndarray, F: np.ndarray) -> np.ndarray | None:
-    """Inverse of M_F (dgesv against the identity), None if singular or not finite."""
-    k = F.size
-    M = np.empty((k + 1, k + 1))
-    M[0, 0] = 0.0
-    M[0, 1:] = 1.0
-    M[1:, 0] = 1.0
-    M[1:, 1:] = K[np.ix_(F, F)]
-    _, _, N, info = lapack.dgesv(M, np.eye(k + 1), overwrite_a=1, overwrite_b=1)
-    if info != 0 or not math.isfinite(float(N.sum())):
-        return None
-    return np.ascontiguousarray(N)
 
 
 def _refined(K: np.ndarray, N: np.ndarray, F: np.ndarray, rhs: np.ndarray, *,
@@ -142,7 +127,7 @@ def polish_support(
     if face is not None and face[0].size == F.size and bool(inF[face[0]].all()):
         F, N = face[0].copy(), face[1]
     else:
-        N = _inverse(K, F)
+        N = _kkt_inverse(K, F, limit=math.inf)
     if N is None:
         return x, 0
     xs = x.copy()
@@ -159,7 +144,7 @@ def polish_support(
         rhs[1 : k + 1] = nb[F]
         z = _refined(K, N, F, rhs[: k + 1])
         if z is None:  # the updates lost the inverse: rebuild it once
-            Nf = _inverse(K, F)
+            Nf = _kkt_inverse(K, F, limit=math.inf)
             if Nf is not None:
                 N = Nf
                 z = _refined(K, N, F, rhs[: k + 1])
@@ -169,7 +154,7 @@ def polish_support(
                 banned[last] = True
                 F = F[F != last]
                 last = -1
-                Nf = _inverse(K, F)
+                Nf = _kkt_inverse(K, F, limit=math.inf)
                 if Nf is None:
                     break
                 N = Nf
