@@ -429,6 +429,23 @@ static void set_F(ws_t *W, const int *F, int k) {
 /* Block principal pivoting from the mask W->bmask (solve_active_set's first phase). Returns 1
  * with the optimum in x; else 0, with *have_best set when W->xb holds the iterate with the
  * fewest infeasibilities. *changes counts the working-set exchanges. */
+/* the ratio test of a step from x_F towards the subproblem solution z = (nu, z_F): the
+ * position in F of the first coordinate to reach zero (-1 when no coordinate decreases) and,
+ * in *t, the fraction of the step taken there */
+static int ratio_test(const double *x, const int *F, const double *z, int k, double *t) {
+    int pos = -1;
+    double tmin = INFINITY;
+    for (int p = 0; p < k; ++p) {
+        const double xi = x[F[p]], d = z[p + 1] - xi;
+        if (d < 0.0) {
+            const double r = (xi > 0.0 ? xi : 0.0) / -d;
+            if (pos < 0 || r < tmin) { tmin = r; pos = p; }
+        }
+    }
+    *t = tmin;
+    return pos;
+}
+
 static int block_pivot(ws_t *W, double tol, int max_steps, double *x, int *have_best,
                        int *changes) {
     const int T = W->T;
@@ -557,15 +574,8 @@ static int active_set_qp(ws_t *W, double *x, double tol, int max_iter, const int
                 for (int p = 0; p < k; ++p) x[F[p]] = z[p + 1];
                 break;
             }
-            int pos = -1;
-            double tmin = INFINITY;
-            for (int p = 0; p < k; ++p) {
-                const double xi = x[F[p]], d = z[p + 1] - xi;
-                if (d < 0.0) {
-                    const double r = (xi > 0.0 ? xi : 0.0) / -d;
-                    if (pos < 0 || r < tmin) { tmin = r; pos = p; }
-                }
-            }
+            double tmin;
+            const int pos = ratio_test(x, F, z, k, &tmin);
             if (pos < 0) FQP_RET(2);
             for (int p = 0; p < k; ++p) {
                 const double xi = x[F[p]], v = xi + tmin * (z[p + 1] - xi);
@@ -1054,15 +1064,8 @@ static void polish_support(ws_t *W, prox_t *P, double *x, double tol, int max_it
         for (int p = 0; p < k; ++p)
             if (!(z[p + 1] >= zmin)) zmin = z[p + 1];
         if (zmin < 0.0) {  /* move towards z until the first coordinate hits zero; drop it */
-            int pos = -1;
-            double tmin = INFINITY;
-            for (int p = 0; p < k; ++p) {
-                const double xi = x[F[p]], d = z[p + 1] - xi;
-                if (d < 0.0) {
-                    const double r = (xi > 0.0 ? xi : 0.0) / -d;
-                    if (pos < 0 || r < tmin) { tmin = r; pos = p; }
-                }
-            }
+            double tmin;
+            const int pos = ratio_test(x, F, z, k, &tmin);
             if (pos < 0) break;
             for (int p = 0; p < k; ++p) {
                 const double xi = x[F[p]], v = xi + tmin * (z[p + 1] - xi);
