@@ -459,6 +459,17 @@ def polished_message(mode: int, outer: int, gap: float) -> str:
             f"numerically singular; {tail})")
 
 
+def kernel_message(mode: float, outer: float, pgap: float) -> str:
+    """The compiled kernel's ``message`` for its ``mode`` (0: block pivoting or the primal
+    method; 1: proximal steps after a numerically singular working set; 2: stopped at
+    round-off; 3 more when the polishing phase moved the point, ``pgap`` then being the
+    returned point's gap), worded as the Python path words it."""
+    m, polished = int(mode) % 3, mode >= 3
+    if polished:
+        return polished_message(m, int(outer), pgap)
+    return "optimal" if m == 0 else refinement_message(m, int(outer), pgap)
+
+
 def _fw_gap(K: np.ndarray, b: np.ndarray, x: np.ndarray) -> float:
     """The Frank-Wolfe gap x'g - min g, g = K x + b."""
     g = K @ x + b

@@ -5,10 +5,10 @@ share, and the switch that records the working sets of every ``active_set`` solv
 Python) for the tests.
 
 The plain call (default ``tol``, ``max_iter`` and no warm start) of a float64 or float32
-``K`` of size ``T < 32``, NumPy or CPU torch, takes :func:`solve_plain`: the same kernel call
-and closed form with the per-size constants (buffers, the kernel's argument block) looked up
-once per thread and size, so that such a call costs a few hundred nanoseconds of Python
-around the kernel's own work.
+``K``, NumPy or CPU torch, takes :func:`solve_plain`: the same kernel call and closed form
+with the per-size constants (buffers, the kernel's argument block) looked up once per thread
+and size, so that such a call costs about a microsecond of Python around the kernel's own
+work.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ import numpy as np
 from .._utils.array import from_numpy, is_torch, to_numpy
 from ..certificates._qp import FULL_CHECK_T, _eps, input_rtol
 from . import _kernel as _qp_kernel
-from ._active_set import polished_message, refinement_message
 from ._closed_form import entries_result, sym_entries_result
 from ._result import Lazy, SimplexQPResult, _kernel_result, _set_x
 
@@ -110,16 +109,6 @@ _RTOL64 = input_rtol(_F64)
 #: float32's: the checks' tolerance and the round-off level of the refinement's stop
 _RTOL32 = input_rtol(_F32)
 _ROUNDOFF32 = max(1e-10, 10.0 * _eps(_F32))
-
-
-def _message(mode: float, outer: float, pgap: float) -> str:
-    """The kernel's ``message`` for its ``mode`` (0: block pivoting or the primal method; 1:
-    proximal steps after a numerically singular working set; 2: stopped at round-off; 3 more
-    when the polishing phase moved the point, ``pgap`` then being the returned point's gap)."""
-    m, polished = int(mode) % 3, mode >= 3
-    if polished:
-        return polished_message(m, int(outer), pgap)
-    return "optimal" if m == 0 else refinement_message(m, int(outer), pgap)
 
 
 def _solve_kernel(
@@ -242,7 +231,7 @@ def _solve_kernel(
     if code != 0:
         return None
     bx, _, bmin, pgap, outer, nit, mode, scale = buf.info.tolist()
-    message = "optimal" if mode == 0 else _message(mode, outer, pgap)
+    message = "optimal" if mode == 0 else (mode, outer, pgap)
     x = buf.x.copy()
     # g = (K x + b - min b) / scale, the scaled problem's gradient (data scale 1), with the
     # kernel's data scale max(max|K|, range b) (data_scale's: positive and finite when it
@@ -274,43 +263,47 @@ def _small_torch(K: Any, b: Any, check_input: bool) -> SimplexQPResult | None:
 
 # ----------------------------------------------------------------------------- plain calls
 _LOCAL = threading.local()  # .plans: {(T, T): plan} of this thread (see _new_plan)
-_SKIP_PLAN: tuple[Any, ...] = (False,)  # T >= _DIRECT_T: the general route (_solve_kernel)
 
 
 def _new_plan(shape: Any) -> tuple[Any, ...] | None:
     """The constants of :func:`solve_plain` for a ``K`` of shape ``shape`` in this thread,
-    cached: ``(None, (T,))`` for ``T <= 2``, :data:`_SKIP_PLAN` from ``_DIRECT_T`` on, and
-    for ``3 <= T < _DIRECT_T`` the kernel, the buffers of size ``T`` (their arrays, a view of
-    the address block, the argument block and its last value) and the kernel's arguments
-    ``(tol, max_iter, flags, roundoff, rtol)`` by flags (0, 1, 4, 5) for float64 and float32
-    data. None (not cached) for any other shape, or when the kernel is not loaded."""
+    cached: ``(None, (T,))`` for ``T <= 2`` and for ``T >= 3`` the kernel, the buffers of
+    size ``T`` (their arrays, a view of the address block, the argument block and its last
+    value), the kernel's arguments ``(tol, max_iter, flags, roundoff, rtol)`` by flags (0, 1
+    and the input checks' 4 or 8 for this ``T``, with 1) for float64 and float32 data, the
+    check flag and whether ``K`` is read in place (``T >= _DIRECT_T``). None (not cached) for
+    any other shape, or when the kernel is not loaded. At most one plan of a size from
+    ``KEEP_T`` on is kept per thread (their buffers are large)."""
     if len(shape) != 2 or shape[0] != shape[1] or shape[0] < 1:
         return None
     T = int(shape[0])
-    if T <= 2:
-        plan: tuple[Any, ...] = (None, (T,))
-    elif T >= _DIRECT_T:
-        plan = _SKIP_PLAN
-    else:
-        kern = _qp_kernel.KERNEL
-        if kern is None:
-            return None
-        buf = kern.buffers(T)
-        max_iter = 50 * T + 1000
-
-        def by_flags(roundoff: float, rtol: float) -> tuple[Any, ...]:
-            return tuple((1e-12, max_iter, f, roundoff, rtol) if f in (0, 1, 4, 5) else None
-                         for f in range(6))
-
-        ptrs = memoryview(buf.ptrs)  # type: ignore[arg-type]  # item writes, faster than NumPy's
-        plan = (kern, buf.K, buf.b, buf.x, buf.g, buf.info, ptrs, buf.ctx, buf.last, buf.params,
-                by_flags(1e-10, _RTOL64), by_flags(_ROUNDOFF32, _RTOL32), buf.kaddr, buf.baddr,
-                (T,), buf)  # buf last: keeps alive every array whose address the kernel reads
-        #             (iinfo and the work arrays too), even once the kernel's cache drops it
     try:
         plans = _LOCAL.plans
     except AttributeError:
         plans = _LOCAL.plans = {}
+    if T <= 2:
+        plan: tuple[Any, ...] = (None, (T,))
+    else:
+        kern = _qp_kernel.KERNEL
+        if kern is None:
+            return None
+        if T >= _qp_kernel.KEEP_T:
+            for key in [key for key in plans if key[0] >= _qp_kernel.KEEP_T]:
+                del plans[key]
+        buf = kern.buffers(T)
+        max_iter = 50 * T + 1000
+        chk = 4 if T <= FULL_CHECK_T else 8
+
+        def by_flags(roundoff: float, rtol: float) -> tuple[Any, ...]:
+            return tuple((1e-12, max_iter, f, roundoff, rtol) if f in (0, 1, chk, chk | 1)
+                         else None for f in range(10))
+
+        ptrs = memoryview(buf.ptrs)  # type: ignore[arg-type]  # item writes, faster than NumPy's
+        plan = (kern, buf.K, buf.b, buf.x, buf.g, buf.info, ptrs, buf.ctx, buf.last, buf.params,
+                by_flags(1e-10, _RTOL64), by_flags(_ROUNDOFF32, _RTOL32), buf.kaddr, buf.baddr,
+                (T,), chk, T >= _DIRECT_T,
+                buf)  # buf last: keeps alive every array whose address the kernel reads
+        #             (iinfo and the work arrays too), even once the kernel's cache drops it
     plans[(T, T)] = plan
     return plan
 
@@ -332,15 +325,16 @@ def _renewed(K: Any, b: Any, check: bool) -> SimplexQPResult | Literal[False] | 
 
 def solve_plain(K: Any, b: Any, check: bool) -> SimplexQPResult | Literal[False] | None:
     r"""``active_set`` for a plain call (default ``tol`` and ``max_iter``, no warm start) on
-    a float64 or float32 ``K`` of shape ``(T, T)``, ``T < 32``: a NumPy array, or a CPU
+    a float64 or float32 ``K`` of shape ``(T, T)``: a NumPy array, or a CPU
     ``torch.Tensor`` (not a subclass), ``b`` None or of the same kind, shape ``(T,)``
     (NumPy: float64 from ``T = 3`` on, float32 or float64 below; torch: float32 or float64,
     on the CPU). The same computation as the general route (:func:`_solve_kernel` for
     ``T >= 3``, the closed form for ``T <= 2``, float32 data read as the general path reads
     them: checked with float32's tolerance, solved on :math:`S = K/2 + K^\top/2`), so the
     same answers, with the per-size constants looked up once (:func:`_new_plan`): ``K`` is
-    copied into the kernel's buffer (converted to float64) or, a contiguous float64 tensor,
-    read in place by address, as ``b`` is; ``x`` comes back in ``K``'s array type and dtype
+    copied into the kernel's buffer (converted to float64) or, a contiguous float64 tensor
+    (or, from ``T = 32`` on, a C-contiguous float64 array), read in place by address, as a
+    float64 tensor ``b`` is; ``x`` comes back in ``K``'s array type and dtype
     (a float64 tensor shares the result's buffer).
 
     Returns the result; None when the call is not of this kind (the caller's general route
@@ -381,7 +375,8 @@ def solve_plain(K: Any, b: Any, check: bool) -> SimplexQPResult | Literal[False]
         if kern and _qp_kernel.KERNEL is not None and _TRACE is None:  # reloaded
             return _renewed(K, b, check)
         return None
-    _, bK, bb, bx, bg, info, _, ctx, last, params, p64, p32, _, _, shape1, _ = plan
+    (_, bK, bb, bx, bg, info, ptrs, ctx, last, params, p64, p32, kaddr, _, shape1, chk,
+     direct, _) = plan
     if b is None:
         flags = 0
     elif type(b) is np.ndarray and b.shape == shape1 and (b.dtype is _F64 or b.dtype == _F64):
@@ -389,19 +384,29 @@ def solve_plain(K: Any, b: Any, check: bool) -> SimplexQPResult | Literal[False]
         flags = 1
     else:
         return None
-    bK[...] = K  # converted to float64 (float32 data)
+    kptr = K.ctypes.data if direct and not low and K.flags.c_contiguous else 0
+    if not kptr:
+        bK[...] = K  # converted to float64 (float32 data)
     if check:
-        flags |= 4
+        flags |= chk
     p = p32[flags] if low else p64[flags]
     if last[0] is not p:  # the argument block, as QPKernel.call writes it
         params[1:] = p
         last[0] = p
-    if kern.solve_ctx(ctx) != 0:  # type: ignore[union-attr]
+    if kptr:
+        ptrs[0] = kptr  # read in place
+        try:
+            code = kern.solve_ctx(ctx)  # type: ignore[union-attr]
+        finally:  # between calls the address block points to the buffers
+            ptrs[0] = kaddr
+    else:
+        code = kern.solve_ctx(ctx)  # type: ignore[union-attr]
+    if code != 0:
         return False
     x = bx.copy()
     bxv, _, bmin, pgap, outer, nit, mode, scale = info.tolist()
     return _kernel_result(x.astype(_F32) if low else x, int(nit),
-                          "optimal" if mode == 0 else _message(mode, outer, pgap),
+                          "optimal" if mode == 0 else (mode, outer, pgap),
                           (x, bg.tobytes(), bxv, 1.0, bmin, scale))
 
 
@@ -441,7 +446,8 @@ def solve_plain_torch(K: Any, b: Any, check: bool) -> SimplexQPResult | Literal[
         if kern and _qp_kernel.KERNEL is not None and _TRACE is None:  # reloaded
             return _renewed(K, b, check)
         return None
-    _, bK, bb, bx, bg, info, ptrs, ctx, last, params, p64, p32, kaddr, baddr, shape1, _ = plan
+    (_, bK, bb, bx, bg, info, ptrs, ctx, last, params, p64, p32, kaddr, baddr, shape1, chk,
+     _, _) = plan
     bptr = kptr = 0
     if b is None:
         flags = 0
@@ -461,7 +467,7 @@ def solve_plain_torch(K: Any, b: Any, check: bool) -> SimplexQPResult | Literal[
     else:
         bK[...] = (K.detach() if K.requires_grad else K).numpy()
     if check:
-        flags |= 4
+        flags |= chk
     p = p32[flags] if low else p64[flags]
     if last[0] is not p:
         params[1:] = p
@@ -482,5 +488,5 @@ def solve_plain_torch(K: Any, b: Any, check: bool) -> SimplexQPResult | Literal[
     x = bx.copy()
     bxv, _, bmin, pgap, outer, nit, mode, scale = info.tolist()
     return _kernel_result(_TORCH.from_numpy(x.astype(_F32) if low else x), int(nit),
-                          "optimal" if mode == 0 else _message(mode, outer, pgap),
+                          "optimal" if mode == 0 else (mode, outer, pgap),
                           (x, bg.tobytes(), bxv, 1.0, bmin, scale))

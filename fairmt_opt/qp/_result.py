@@ -74,14 +74,14 @@ class SimplexQPResult:
     (:math:`f = \tfrac12\lambda + \tfrac12 b^\top x` with :math:`\lambda = x^\top(Kx + b)`).
     """
 
-    __slots__ = ("_active_set", "_fun", "_gap", "_kkt", "_lazy", "message", "method", "nit",
+    __slots__ = ("_active_set", "_fun", "_gap", "_kkt", "_lazy", "_message", "method", "nit",
                  "status", "success", "x")
     x: Any
     nit: int
     status: int
     success: bool
-    message: str
     method: str
+    _message: str | tuple[float, float, float]
     _fun: Any
     _gap: Any
     _kkt: KKTResiduals | None
@@ -105,7 +105,7 @@ class SimplexQPResult:
     ) -> None:
         for name, value in (
             ("x", x), ("nit", nit), ("status", status), ("success", success),
-            ("message", message), ("method", method), ("_fun", fun), ("_gap", gap),
+            ("_message", message), ("method", method), ("_fun", fun), ("_gap", gap),
             ("_kkt", kkt), ("_active_set", active_set),
             ("_lazy", lazy),  # host methods: see Lazy
         ):
@@ -128,6 +128,16 @@ class SimplexQPResult:
         object.__setattr__(self, "_kkt", res)
         object.__setattr__(self, "_active_set", np.flatnonzero(xn > 0.0))
         object.__setattr__(self, "_lazy", None)
+
+    @property
+    def message(self) -> str:
+        m = self._message
+        if type(m) is not str:  # the kernel's (mode, outer steps, gap): worded on first read
+            from ._active_set import kernel_message
+
+            m = kernel_message(*m)  # type: ignore[misc]
+            object.__setattr__(self, "_message", m)
+        return m  # type: ignore[return-value]
 
     @property
     def fun(self) -> Any:
@@ -193,15 +203,18 @@ _new = object.__new__
 _set_x = SimplexQPResult.__dict__["x"].__set__
 
 
-def _kernel_result(x: Any, nit: int, message: str, lazy: LazySource) -> SimplexQPResult:
+def _kernel_result(x: Any, nit: int, message: str | tuple[float, float, float],
+                   lazy: LazySource) -> SimplexQPResult:
     """An optimal ``active_set`` result (``status`` 0); the lazy fields ``_fun``, ``_gap``,
-    ``_kkt`` and ``_active_set`` are written by ``_evaluate`` before they are first read."""
+    ``_kkt`` and ``_active_set`` are written by ``_evaluate`` before they are first read;
+    ``message`` is a string, or the kernel's ``(mode, outer steps, gap)`` that
+    :func:`~fairmt_opt.qp._active_set.kernel_message` words when it is first read."""
     res = _new(_Filling)
     res.x = x
     res.nit = nit
     res.status = 0
     res.success = True
-    res.message = message
+    res._message = message
     res.method = "active_set"
     res._lazy = lazy
     res.__class__ = SimplexQPResult  # type: ignore[assignment]
