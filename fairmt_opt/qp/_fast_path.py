@@ -169,14 +169,24 @@ def _solve_kernel(
         flags = 4 if T <= FULL_CHECK_T else 8
     if tol is None:
         tol = 1e-12
-    elif type(tol) is not float or not 0.0 <= tol < math.inf:
-        return None
+    else:
+        if type(tol) is not float:  # a NumPy scalar takes the same route as a Python number
+            if not isinstance(tol, (int, np.integer, np.floating)) or isinstance(tol, bool):
+                return None
+            tol = float(tol)
+        if not 0.0 <= tol < math.inf:
+            return None
     if max_iter is None:
         max_iter = 50 * T + 1000
-    elif type(max_iter) is not int or max_iter < 1:
-        return None
-    elif max_iter > _INT_MAX:
-        max_iter = _INT_MAX
+    else:
+        if type(max_iter) is not int:
+            if not isinstance(max_iter, np.integer):
+                return None
+            max_iter = int(max_iter)
+        if max_iter < 1:
+            return None
+        if max_iter > _INT_MAX:
+            max_iter = _INT_MAX
     if isinstance(warm_start, SimplexQPResult):
         warm_start = warm_start.x
     warm = None

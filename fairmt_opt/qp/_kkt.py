@@ -7,7 +7,9 @@ of a working set :math:`F`, its inverse (LAPACK ``dgesv``) and the :math:`O(|F|^
 Schur updates of that inverse, the solve of the subproblem on :math:`F`, and the choice of a
 maximal subset of :math:`F` with a nonsingular :math:`M_F` (pivoted Cholesky, ``dpstrf``). The
 compiled kernel (``_qpkernel.c``: ``kkt_matrix``, ``kkt_inverse_lim``, ``border``, ``drop``,
-``solve_on``, ``affine_basis``) has the same routines.
+``solve_on``, ``affine_basis``) has the same routines (its LU with partial pivoting inline for
+small systems, where LAPACK's call overhead exceeds the arithmetic: the same algorithm, the
+same answers to round-off).
 
 All inputs are float64 NumPy arrays already scaled to ``max(|K|, |b|) <= 1``.
 """
