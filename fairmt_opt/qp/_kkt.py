@@ -95,8 +95,47 @@ def _add(N: np.ndarray, w: np.ndarray, s: float) -> np.ndarray:
     return out
 
 
+_CHOL_MIN_K = 24  # from this |F| on, _solve_on tries the Cholesky factor of K_FF first
+_CHOL_PIV = 1e-8  # ... taken when every pivot L_jj^2 is at least this times max_j K_jj
+
+
+def _solve_on_chol(K: np.ndarray, b: np.ndarray, F: np.ndarray) -> np.ndarray | None:
+    r"""(nu, x_F) through the Cholesky factor :math:`K_{FF} = LL^\top` (half the work of the
+    LU of :math:`M_F`): :math:`x = u - \nu v` with :math:`K_{FF} u = -b_F`,
+    :math:`K_{FF} v = \mathbf 1` and :math:`\nu = (\mathbf 1^\top u - 1)/\mathbf 1^\top v`;
+    None unless ``K_FF`` is numerically positive definite (every pivot :math:`L_{jj}^2` at
+    least ``_CHOL_PIV`` :math:`\max_j K_{jj}`), :math:`\mathbf 1^\top v > 0` and
+    ``max|z| < 1e8``: a singular or ill-conditioned ``K_FF`` (where ``M_F`` may still be well
+    conditioned) goes to the LU of ``M_F``."""
+    KF = K[np.ix_(F, F)]
+    dmax = float(KF.diagonal().max())
+    L, info = lapack.dpotrf(KF, lower=1, clean=0, overwrite_a=1)
+    if info != 0 or not bool(np.all(L.diagonal() ** 2 >= _CHOL_PIV * dmax)):
+        return None
+    rhs = np.empty((F.size, 2))
+    rhs[:, 0] = -b[F]
+    rhs[:, 1] = 1.0
+    w, info = lapack.dpotrs(L, rhs, lower=1, overwrite_b=1)
+    su, sv = (float(s) for s in w.sum(axis=0))
+    if info != 0 or not sv > 0.0:
+        return None
+    nu = (su - 1.0) / sv
+    z = np.empty(F.size + 1)
+    z[0] = nu
+    z[1:] = w[:, 0] - nu * w[:, 1]
+    if not float(abs(z).max()) < 1e8:
+        return None
+    return z
+
+
 def _solve_on(K: np.ndarray, b: np.ndarray, F: np.ndarray) -> np.ndarray | None:
-    """Solution (nu, x_F) of M_F z = (1, -b_F), or None if singular / non-finite."""
+    """Solution (nu, x_F) of M_F z = (1, -b_F), or None if singular / non-finite: from
+    ``_CHOL_MIN_K`` indices on through the Cholesky factor of ``K_FF`` when it is
+    numerically positive definite (:func:`_solve_on_chol`), else by the LU of ``M_F``."""
+    if F.size >= _CHOL_MIN_K:
+        z = _solve_on_chol(K, b, F)
+        if z is not None:
+            return z
     rhs = np.empty(F.size + 1)
     rhs[0] = 1.0
     rhs[1:] = -b[F]

@@ -222,6 +222,33 @@ static void gesv(int n, int nrhs, double *A, int *ipiv, double *B, int *info) {
     }
 }
 
+/* dpotrf ('L'): the Cholesky factor L of the symmetric n x n A (column-major, leading
+ * dimension n; the lower triangle is read and overwritten), *info = j > 0 when the leading
+ * minor of order j is not positive definite. Up to FQP_SMALL_LU inline (the unblocked
+ * right-looking algorithm), LAPACK beyond. */
+static void potrf(int n, double *A, int *info) {
+    if (n > FQP_SMALL_LU) {
+        char uplo = 'L';
+        lp_dpotrf(&uplo, &n, A, &n, info);
+        return;
+    }
+    *info = 0;
+    for (int j = 0; j < n; ++j) {
+        double *Aj = A + (size_t)j * n;
+        const double d = Aj[j];
+        if (!(d > 0.0)) { *info = j + 1; return; }  /* also NaN */
+        const double ljj = sqrt(d), inv = 1.0 / ljj;
+        Aj[j] = ljj;
+        for (int i = j + 1; i < n; ++i) Aj[i] *= inv;
+        for (int c = j + 1; c < n; ++c) {
+            double *Ac = A + (size_t)c * n;
+            const double a = Aj[c];
+            if (a != 0.0)
+                for (int i = c; i < n; ++i) Ac[i] -= Aj[i] * a;
+        }
+    }
+}
+
 /* M = [[0, 1'], [1, K_FF]] into W->M (compact, leading dimension k + 1; symmetric, so the
  * row-major layout is also LAPACK's column-major one) */
 static void kkt_matrix(ws_t *W, const int *F, int k) {
@@ -261,8 +288,61 @@ static int kkt_inverse_lim(ws_t *W, const int *F, int k, double limit) {
 
 static int kkt_inverse(ws_t *W, const int *F, int k) { return kkt_inverse_lim(W, F, k, 1e12); }
 
-/* _solve_on: z = (nu, x_F) solving M_F z = (1, -b_F); -1 if singular or max|z| >= 1e8 */
+/* _solve_on: z = (nu, x_F) solving M_F z = (1, -b_F); -1 if singular or max|z| >= 1e8.
+ * From FQP_CHOL_MIN_K indices on, first through the Cholesky factor of K_FF (half the work of
+ * the LU of M_F): x = u - nu v with K_FF u = -b_F, K_FF v = 1 and nu = (1'u - 1) / 1'v, taken
+ * when K_FF is numerically positive definite (every pivot L_jj^2 at least FQP_CHOL_PIV
+ * max_j K_jj, 1'v > 0, max|z| < 1e8); otherwise (a singular or ill-conditioned K_FF, where
+ * M_F may still be well conditioned) the LU of M_F. */
+#define FQP_CHOL_MIN_K 24  /* _CHOL_MIN_K */
+#define FQP_CHOL_PIV 1e-8  /* _CHOL_PIV */
+static int solve_on_chol(ws_t *W, const int *F, int k, double *z) {
+    const int T = W->T;
+    double *L = W->M, *u = W->c, *v = W->w;
+    double dmax = 0.0;
+    for (int p = 0; p < k; ++p) {
+        const double *Kp = W->K + (size_t)F[p] * T;
+        double *Lp = L + (size_t)p * k;  /* column p (K_FF symmetric) */
+        for (int q = p; q < k; ++q) Lp[q] = Kp[F[q]];
+        if (!(Lp[p] <= dmax)) dmax = Lp[p];
+    }
+    int info = 0;
+    potrf(k, L, &info);
+    if (info != 0) return -1;
+    for (int p = 0; p < k; ++p) {
+        const double l = L[(size_t)p * k + p];
+        if (!(l * l >= FQP_CHOL_PIV * dmax)) return -1;
+    }
+    for (int p = 0; p < k; ++p) { u[p] = -W->b[F[p]]; v[p] = 1.0; }
+    for (int j = 0; j < k; ++j) {  /* L y = r (columns of L contiguous) */
+        const double *Lj = L + (size_t)j * k;
+        const double a = u[j] / Lj[j], c = v[j] / Lj[j];
+        u[j] = a; v[j] = c;
+        for (int i = j + 1; i < k; ++i) { u[i] -= Lj[i] * a; v[i] -= Lj[i] * c; }
+    }
+    for (int j = k - 1; j >= 0; --j) {  /* L' w = y */
+        const double *Lj = L + (size_t)j * k;
+        double a = u[j], c = v[j];
+        for (int i = j + 1; i < k; ++i) { a -= Lj[i] * u[i]; c -= Lj[i] * v[i]; }
+        u[j] = a / Lj[j];
+        v[j] = c / Lj[j];
+    }
+    double su = 0.0, sv = 0.0;
+    for (int p = 0; p < k; ++p) { su += u[p]; sv += v[p]; }
+    if (!(sv > 0.0)) return -1;
+    const double nu = (su - 1.0) / sv;
+    z[0] = nu;
+    double mx = fabs(nu);
+    for (int p = 0; p < k; ++p) {
+        const double x = u[p] - nu * v[p];
+        z[p + 1] = x;
+        if (!(fabs(x) <= mx)) mx = fabs(x);
+    }
+    return mx < 1e8 ? 0 : -1;
+}
+
 static int solve_on(ws_t *W, const int *F, int k, double *z) {
+    if (k >= FQP_CHOL_MIN_K && solve_on_chol(W, F, k, z) == 0) return 0;
     int n = k + 1, info = 0;
     kkt_matrix(W, F, k);
     z[0] = 1.0;
@@ -1335,9 +1415,8 @@ FQP_EXPORT FQP_CLONES int fairmt_qp_solve(const intptr_t *ctx, int T, double tol
         const double ds = delta * inv;
         memcpy(Kp, Ks, (size_t)T * T * sizeof(double));
         for (int i = 0; i < T; ++i) Kp[(size_t)i * T + i] += ds;
-        int n = T, info = 0;
-        char uplo = 'L';
-        lp_dpotrf(&uplo, &n, Kp, &n, &info);
+        int info = 0;
+        potrf(T, Kp, &info);
         if (info != 0) return -4;
     }
     for (int i = 0; i < T; ++i) bs[i] = b ? (b[i] - bmin) * inv : 0.0;
@@ -1402,9 +1481,8 @@ FQP_EXPORT FQP_CLONES int fairmt_qp_solve(const intptr_t *ctx, int T, double tol
                 for (int q = 0; q < m; ++q) Kp[(size_t)p * m + q] = Si[sF[q]];
                 Kp[(size_t)p * m + p] += ds;
             }
-            int n = m, info2 = 0;
-            char uplo = 'L';
-            lp_dpotrf(&uplo, &n, Kp, &n, &info2);
+            int info2 = 0;
+            potrf(m, Kp, &info2);
             if (info2 != 0) return -5;
         }
     }

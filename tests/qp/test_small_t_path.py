@@ -67,7 +67,7 @@ def _kernel_calls() -> Iterator[list[int]]:
         kern.solve_ctx = raw  # type: ignore[method-assign]
 
 
-@pytest.mark.parametrize("T", [1, 2, 3, 5, 10, 31])
+@pytest.mark.parametrize("T", [1, 2, 3, 5, 10, 31, 32, 40, 70])
 @pytest.mark.parametrize("with_b", [False, True])
 def test_plain_call_matches_the_general_route(T: int, with_b: bool) -> None:
     K = _gram(T, 10 + T)
@@ -272,3 +272,26 @@ def test_a_plan_outlives_the_kernel_cache_that_made_it() -> None:
         assert again.nit == first.nit and junk
     finally:  # the next tests start from fresh plans, which use the cache's buffers again
         _fast_path._LOCAL.__dict__.pop("plans", None)
+
+
+@pytest.mark.skipif(_qp_kernel.KERNEL is None, reason="the compiled kernel is not built")
+def test_large_plans_are_bounded_and_read_k_in_place() -> None:
+    # from KEEP_T on a plan's buffers are large: one such plan per thread at most
+    _fast_path._LOCAL.__dict__.pop("plans", None)
+    big = [_qp_kernel.KEEP_T, _qp_kernel.KEEP_T + 6]
+    for T in [*big, 7]:
+        K = _gram(T, T)
+        _same(solve_simplex_qp(K), _general(K))
+    plans = _fast_path._LOCAL.plans
+    assert (7, 7) in plans and (big[1], big[1]) in plans and (big[0], big[0]) not in plans
+    # a C-contiguous float64 K from T = 32 on is read in place: the K buffer is not written
+    T = 40
+    K = _gram(T, 4)
+    solve_simplex_qp(K)
+    buf = _qp_kernel.KERNEL.buffers(T)
+    buf.K[...] = -1.0
+    res = solve_simplex_qp(K)
+    assert float(buf.K.min()) == -1.0 and res.success
+    _same(res, _general(K))
+    # a Fortran-ordered one is copied, with the same answer
+    _same(solve_simplex_qp(np.asfortranarray(K)), res)
