@@ -288,7 +288,9 @@ def test_large_plans_are_bounded_and_read_k_in_place() -> None:
     T = 40
     K = _gram(T, 4)
     solve_simplex_qp(K)
-    buf = _qp_kernel.KERNEL.buffers(T)
+    kern = _qp_kernel.KERNEL
+    assert kern is not None
+    buf = kern.buffers(T)
     buf.K[...] = -1.0
     res = solve_simplex_qp(K)
     assert float(buf.K.min()) == -1.0 and res.success
