@@ -140,9 +140,10 @@ def _solve_kernel(
     bh = None  # b read in place (torch)
     direct = False  # K a CPU float64 tensor
     if type(K) is np.ndarray:
-        if b is not None and (type(b) is not np.ndarray or b.dtype != _F64 or b.shape != (T,)):
-            return None
         low = dtype != _F64  # float32, float16 (or longdouble): converted once
+        if b is not None and (type(b) is not np.ndarray or b.shape != (T,) or not (
+                b.dtype == _F64 or (dtype == _F32 and b.dtype == _F32))):
+            return None
         Kn = K if not low else np.ascontiguousarray(K, dtype=_F64)
         kaddr = Kn.ctypes.data if (T >= _DIRECT_T or low) and Kn.flags.c_contiguous else 0
     else:
@@ -337,11 +338,11 @@ def solve_plain(K: Any, b: Any, check: bool) -> SimplexQPResult | Literal[False]
     r"""``active_set`` for a plain call (default ``tol`` and ``max_iter``, no warm start) on
     a float64 or float32 ``K`` of shape ``(T, T)``: a NumPy array, or a CPU
     ``torch.Tensor`` (not a subclass), ``b`` None or of the same kind, shape ``(T,)``
-    (NumPy: float64 from ``T = 3`` on, float32 or float64 below; torch: float32 or float64,
-    on the CPU). The same computation as the general route (:func:`_solve_kernel` for
-    ``T >= 3``, the closed form for ``T <= 2``, float32 data read as the general path reads
-    them: checked with float32's tolerance, solved on :math:`S = K/2 + K^\top/2`), so the
-    same answers, with the per-size constants looked up once (:func:`_new_plan`): ``K`` is
+    (float64, or float32 with a float32 ``K``; torch: float32 or float64, on the CPU). The
+    same computation as the general route (:func:`_solve_kernel` for ``T >= 3``, the
+    closed form for ``T <= 2``, float32 data read as the general path reads them: checked
+    with float32's tolerance, solved on :math:`S = K/2 + K^\top/2`), so the same answers,
+    with the per-size constants looked up once (:func:`_new_plan`): ``K`` is
     copied into the kernel's buffer (converted to float64) or, a contiguous float64 tensor
     (or, from ``T = 32`` on, a C-contiguous float64 array), read in place by address, as a
     float64 tensor ``b`` is; ``x`` comes back in ``K``'s array type and dtype
@@ -389,8 +390,9 @@ def solve_plain(K: Any, b: Any, check: bool) -> SimplexQPResult | Literal[False]
      direct, _) = plan
     if b is None:
         flags = 0
-    elif type(b) is np.ndarray and b.shape == shape1 and (b.dtype is _F64 or b.dtype == _F64):
-        bb[...] = b
+    elif type(b) is np.ndarray and b.shape == shape1 and (
+            b.dtype is _F64 or b.dtype == _F64 or (low and b.dtype == _F32)):
+        bb[...] = b  # converted to float64 (float32 data)
         flags = 1
     else:
         return None

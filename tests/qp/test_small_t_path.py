@@ -297,3 +297,29 @@ def test_large_plans_are_bounded_and_read_k_in_place() -> None:
     _same(res, _general(K))
     # a Fortran-ordered one is copied, with the same answer
     _same(solve_simplex_qp(np.asfortranarray(K)), res)
+
+
+@pytest.mark.skipif(_qp_kernel.KERNEL is None, reason="the compiled kernel is not built")
+@pytest.mark.parametrize("T", [3, 12, 40])
+def test_float32_k_with_float32_b_takes_the_kernel(T: int) -> None:
+    K64 = _gram(T, 60 + T)
+    b64 = np.linspace(-0.3, 0.2, T) * float(K64.diagonal().mean())
+    K32, b32 = K64.astype(np.float32), b64.astype(np.float32)
+    with _kernel_calls() as codes:
+        res = solve_simplex_qp(K32, b32)
+    assert codes == [0]  # solved by the kernel, not the Python path
+    assert res.x.dtype == np.float32
+    _same(res, _general(K32, b32))
+    saved = _qp_kernel.KERNEL
+    _qp_kernel.KERNEL = None
+    try:
+        ref = solve_simplex_qp(K32, b32)
+    finally:
+        _qp_kernel.KERNEL = saved
+    assert ref.x.dtype == np.float32
+    np.testing.assert_allclose(res.x, ref.x, rtol=0, atol=1e-6)
+    # an asymmetric float32 K is still refused with the Python path's error
+    Ka = K32.copy()
+    Ka[0, 1] += np.float32(0.5) * np.abs(K32).max()
+    with pytest.raises(ValueError, match="K must be symmetric"):
+        solve_simplex_qp(Ka, b32)
